@@ -1,0 +1,447 @@
+"""Error-tracking benchmark (docs/benchmarks.md, "Error tracking").
+
+1. Sentry envelopes/s: single-error envelopes (~2 KB of JSON, gzip) POSTed by ``wrk`` to
+   ``/api/{id}/envelope/`` of a real server, against a no-op endpoint of the SAME app in the same
+   run (it reads the body and answers a constant ``{"id"}``). Every acknowledged event id is then
+   looked up in the database: all must be committed.
+2. Grouping: one batch of 10,000 error events with 100 distinct fingerprints through the batch
+   writer, counting the statements that write the issues table.
+
+    uv run python -m bench.errors.run [--seconds 10] [--connections 64] [--dialects sqlite,postgresql]
+
+Needs ``wrk`` on the PATH (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+
+from bench.common import Server, free_port, fresh_pg_database, fresh_sqlite_database, machine
+from gati.db.engine import Database
+from gati.errors import service
+from gati.errors.models import ErrorEvent
+from gati.errors.normalize import normalize_sentry_event
+from gati.projects import service as projects
+from gati.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+FINGERPRINTS = 100
+
+
+def make_event(i: int, rng: random.Random) -> dict[str, Any]:
+    fp = i % FINGERPRINTS
+    frames = [
+        {
+            "filename": f"shop/module_{fp}/{name}.py",
+            "abs_path": f"/srv/shop/module_{fp}/{name}.py",
+            "module": f"shop.module_{fp}.{name}",
+            "function": f"{name}_{fp}",
+            "lineno": 10 + k,
+            "context_line": f"    result = {name}(order, amount={k})",
+            "in_app": True,
+        }
+        for k, name in enumerate(("views", "service", "repository"))
+    ]
+    event = {
+        "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "platform": "python",
+        "level": "error",
+        "logger": "shop.orders",
+        "server_name": "web-3",
+        "environment": "production",
+        "release": "shop@1.4.2",
+        "transaction": f"/api/orders/{{id}}/step{fp}",
+        "exception": {
+            "values": [
+                {
+                    "type": f"OrderError{fp % 10}",
+                    "value": f"order {rng.randint(1, 10**6)} failed: amount {rng.randint(1, 999)} "
+                    "exceeds the limit",
+                    "module": "shop.errors",
+                    "mechanism": {"type": "generic", "handled": True},
+                    "stacktrace": {"frames": frames},
+                }
+            ]
+        },
+        "request": {
+            "method": "POST",
+            "url": f"https://shop.example.com/api/orders/{rng.randint(1, 10**6)}/step{fp}",
+            "query_string": "expand=items",
+            "headers": {
+                "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                "Accept": "application/json",
+            },
+        },
+        "tags": {"region": "eu-west-1", "tenant": f"tenant-{rng.randint(1, 50)}"},
+        "user": {"id": str(rng.randint(1, 10**5)), "ip_address": "203.0.113.7"},
+        "breadcrumbs": {
+            "values": [
+                {
+                    "timestamp": time.time(),
+                    "category": "http",
+                    "message": "GET /api/cart",
+                    "level": "info",
+                },
+                {
+                    "timestamp": time.time(),
+                    "category": "query",
+                    "message": "SELECT * FROM orders WHERE id = $1",
+                },
+            ]
+        },
+        "contexts": {
+            "runtime": {"name": "CPython", "version": "3.11.7"},
+            "os": {"name": "Linux", "version": "6.1"},
+        },
+        "sdk": {"name": "sentry.python", "version": "2.75.0"},
+    }
+    return event
+
+
+def make_envelope(event: dict[str, Any]) -> bytes:
+    payload = orjson.dumps(event)
+    header = orjson.dumps(
+        {
+            "event_id": event["event_id"],
+            "sent_at": datetime.now(UTC).isoformat(),
+            "sdk": event["sdk"],
+        }
+    )
+    item = orjson.dumps(
+        {"type": "event", "content_type": "application/json", "length": len(payload)}
+    )
+    return header + b"\n" + item + b"\n" + payload + b"\n"
+
+
+def write_bodies(path: Path, count: int) -> tuple[float, float]:
+    rng = random.Random(7)
+    raw_total = gz_total = 0
+    with path.open("wb") as out:
+        for i in range(count):
+            raw = make_envelope(make_event(i, rng))
+            body = gzip.compress(raw, compresslevel=6)
+            raw_total += len(raw)
+            gz_total += len(body)
+            out.write(f"{len(body)}\n".encode() + body)
+    return raw_total / count, gz_total / count
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    non_2xx: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    acked: list[str]
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def run_wrk(
+    url: str, path: str, auth: str, bodies: Path, *, seconds: int, connections: int
+) -> WrkResult:
+    with tempfile.NamedTemporaryFile(suffix=".acked", delete=False) as acked_file:
+        acked_path = acked_file.name
+    env = {
+        **os.environ,
+        "BODIES": str(bodies),
+        "TARGET_PATH": path,
+        "SENTRY_AUTH": auth,
+        "ACKED_OUT": acked_path,
+    }
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "envelope.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    acked = []
+    for line in Path(acked_path).read_text().splitlines():
+        if line.strip():
+            acked.append(json.loads(line)["id"])
+    os.unlink(acked_path)
+    return WrkResult(
+        requests, int(non_2xx_match.group(1)) if non_2xx_match else 0, rps, p50, p99, acked
+    )
+
+
+def start_bench_server(database_url: str) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RUN_JOBS_IN_PROCESS": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    env["GATI_SKIP_MIGRATIONS"] = "1"
+    code = (
+        "import uvicorn; uvicorn.run('bench.errors.server_app:make_app', factory=True, "
+        f"host='127.0.0.1', port={port}, log_config=None, access_log=False, proxy_headers=False, "
+        "server_header=False)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=HERE.parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(process, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError("bench server did not start")
+
+
+async def create_project(url: str) -> tuple[int, str]:
+    db = Database(url, Settings(database_url=url))
+    try:
+        async with db.session() as session:
+            project, _ = await projects.create_project(
+                session, name=f"bench-{uuid.uuid4().hex[:6]}", settings={"error_rate_limit": "off"}
+            )
+            return project.id, project.public_key
+    finally:
+        await db.dispose()
+
+
+async def stored_event_ids(url: str, project_id: int) -> set[str]:
+    db = Database(url, Settings(database_url=url))
+    try:
+        async with db.read_session() as session:
+            rows = await session.execute(
+                select(ErrorEvent.event_id).where(ErrorEvent.project_id == project_id)
+            )
+            return {r[0] for r in rows}
+    finally:
+        await db.dispose()
+
+
+def throughput(
+    url: str, bodies: Path, *, seconds: int, connections: int, rounds: int
+) -> dict[str, Any]:
+    project_id, public_key = asyncio.run(create_project(url))
+    auth = f"Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={public_key}"
+    server = start_bench_server(url)
+    try:
+        noop_path = f"/bench/noop/{project_id}/envelope/"
+        real_path = f"/api/{project_id}/envelope/"
+        run_wrk(server.url, noop_path, auth, bodies, seconds=2, connections=connections)  # warm-up
+        run_wrk(server.url, real_path, auth, bodies, seconds=2, connections=connections)
+        noop: list[WrkResult] = []
+        real: list[WrkResult] = []
+        for _ in range(rounds):
+            noop.append(
+                run_wrk(
+                    server.url, noop_path, auth, bodies, seconds=seconds, connections=connections
+                )
+            )
+            real.append(
+                run_wrk(
+                    server.url, real_path, auth, bodies, seconds=seconds, connections=connections
+                )
+            )
+        rss = server.rss_mb()
+    finally:
+        server.stop()
+    stored = asyncio.run(stored_event_ids(url, project_id))
+    acked = {i for r in real for i in r.acked}
+    missing = acked - stored
+    noop_rps = sum(r.rps for r in noop) / len(noop)
+    real_rps = sum(r.rps for r in real) / len(real)
+    return {
+        "noop_rps": [round(r.rps) for r in noop],
+        "envelope_rps": [round(r.rps) for r in real],
+        "ratio": real_rps / noop_rps,
+        "envelope_p50_ms": [r.p50_ms for r in real],
+        "envelope_p99_ms": [r.p99_ms for r in real],
+        "non_2xx": sum(r.non_2xx for r in real),
+        "acknowledged": len(acked),
+        "stored": len(stored),
+        "acknowledged_not_stored": len(missing),
+        "server_rss_mb": round(rss),
+    }
+
+
+class _IssueWrites:
+    def __init__(self) -> None:
+        self.statements = 0
+        self.rows = 0
+
+    def __call__(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        head = statement.lstrip().upper()
+        if head.startswith(("INSERT INTO ISSUES ", "UPDATE ISSUES ")):
+            self.statements += 1
+            if head.startswith("INSERT"):
+                # multi-row VALUES (insertmanyvalues): count its row groups
+                self.rows += (
+                    head.split(" VALUES ", 1)[1].split(" ON CONFLICT", 1)[0].count("),") + 1
+                )
+            elif many:
+                self.rows += len(params)
+            else:
+                self.rows += 1
+
+
+async def grouping(url: str) -> dict[str, Any]:
+    db = Database(url, Settings(database_url=url))
+    try:
+        async with db.session() as session:
+            project, _ = await projects.create_project(
+                session, name=f"group-{uuid.uuid4().hex[:6]}"
+            )
+            project_id = project.id
+        rng = random.Random(11)
+        received = datetime.now(UTC)
+        t0 = time.perf_counter()
+        events = [
+            normalize_sentry_event(make_event(i, rng), received_at=received) for i in range(10_000)
+        ]
+        normalize_s = time.perf_counter() - t0
+        fingerprints = {e.fingerprint for e in events}
+        items = [service.ErrorWrite(project_id=project_id, event=e) for e in events]
+        counter = _IssueWrites()
+        sa_event.listen(db.write_engine.sync_engine, "before_cursor_execute", counter)
+        t0 = time.perf_counter()
+        async with db.connection() as conn:
+            results = await service.write_error_batch(conn, items)
+        write_s = time.perf_counter() - t0
+        sa_event.remove(db.write_engine.sync_engine, "before_cursor_execute", counter)
+        async with db.read_session() as session:
+            from sqlalchemy import func
+
+            from gati.errors.models import Issue
+
+            issues = (
+                await session.execute(
+                    select(func.count(Issue.id), func.sum(Issue.event_count)).where(
+                        Issue.project_id == project_id
+                    )
+                )
+            ).one()
+        return {
+            "events": len(items),
+            "distinct_fingerprints": len(fingerprints),
+            "stored": sum(r.stored for r in results),
+            "issues": issues[0],
+            "issue_event_count_sum": int(issues[1]),
+            "issue_write_statements": counter.statements,
+            "issue_rows_written": counter.rows,
+            "normalize_ms": round(normalize_s * 1000),
+            "batch_write_ms": round(write_s * 1000),
+            "events_per_s_batch_write": round(len(items) / write_s),
+        }
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--connections", default="64,256", help="comma-separated wrk connection counts"
+    )
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--bodies", type=int, default=80_000)
+    parser.add_argument("--dialects", default="sqlite,postgresql")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="gati-bench-errors-"))
+    bodies = work / "bodies.bin"
+    raw_size, gz_size = write_bodies(bodies, args.bodies)
+    print(f"machine: {machine()}")
+    print(f"envelope: {raw_size:.0f} bytes of JSON, {gz_size:.0f} bytes gzip; wrk, 1 thread")
+    report: dict[str, Any] = {"raw_bytes": round(raw_size), "gzip_bytes": round(gz_size)}
+    for dialect in args.dialects.split(","):
+        if dialect == "sqlite":
+            url = asyncio.run(fresh_sqlite_database(work / "bench.db"))
+        else:
+            url = asyncio.run(fresh_pg_database("gati_bench_errors"))
+        result: dict[str, Any] = {}
+        print(f"\n[{dialect}]")
+        for connections in [int(c) for c in args.connections.split(",")]:
+            t = throughput(
+                url, bodies, seconds=args.seconds, connections=connections, rounds=args.rounds
+            )
+            result[f"c{connections}"] = t
+            print(f"  {connections} connections")
+            print(f"    no-op endpoint    : {t['noop_rps']} req/s")
+            print(
+                f"    envelope endpoint : {t['envelope_rps']} envelopes/s ({t['ratio']:.0%} of no-op)"
+            )
+            print(
+                f"    envelope latency  : p50 {t['envelope_p50_ms']} ms, p99 {t['envelope_p99_ms']} ms"
+            )
+            print(
+                f"    acknowledged {t['acknowledged']}, stored {t['stored']}, acknowledged but not "
+                f"stored {t['acknowledged_not_stored']}, non-2xx {t['non_2xx']}"
+            )
+        result["grouping"] = g = asyncio.run(grouping(url))
+        report[dialect] = result
+        print(
+            f"  grouping: {g['events']} events / {g['distinct_fingerprints']} fingerprints -> "
+            f"{g['issues']} issues (event counts sum {g['issue_event_count_sum']}); "
+            f"{g['issue_write_statements']} statement(s) wrote {g['issue_rows_written']} issue rows; "
+            f"batch write {g['batch_write_ms']} ms ({g['events_per_s_batch_write']} events/s), "
+            f"normalize {g['normalize_ms']} ms"
+        )
+    print("\n" + json.dumps(report, indent=1, default=str))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""/collect throughput against a no-op endpoint of the same app, in the same run.
+
+    apt-get install -y wrk    # the load generator (C, so it leaves the CPU to the server)
+    uv run python -m bench.web.bench_collect [--database postgresql|sqlite] [--seconds 10]
+
+Starts one real server process (uvicorn, one worker) on a fresh database, with an extra
+``POST /bench/noop`` route on the same app (same middleware, reads the body, answers the same
+JSON shape, stores nothing). wrk sends single events with a different user agent per request
+(so every request is a new visitor and visit). After the /collect run it checks that every
+acknowledged event is in the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from fastapi import FastAPI, Request
+
+from gati.app import create_app_from_env
+from gati.json import ORJSONResponse
+
+PG_ADMIN = os.environ.get("GATI_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_NAME = "gati_bench_collect"
+SITE = "bench-collect"
+
+LUA = r"""
+local n = 0
+local path = "%(path)s"
+request = function()
+  n = n + 1
+  local body = '{"eventType":"pageview","siteId":"%(site)s","url":"https://bench.io/p' ..
+    (n %% 50) .. '","referrer":"https://www.google.com/","title":"Bench",' ..
+    '"attribution":{"utmParams":{"utm_source":"bench"}}}'
+  return wrk.format("POST", path, {
+    ["Content-Type"] = "text/plain",
+    ["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 " ..
+      "(KHTML, like Gecko) Chrome/124.0." .. (n %% 5000) .. "." .. (n %% 97) .. " Safari/537.36",
+  }, body)
+end
+"""
+
+
+def make_app() -> FastAPI:
+    """The real app plus a no-op endpoint (uvicorn factory)."""
+    app = create_app_from_env()
+
+    @app.post("/bench/noop")
+    async def noop(request: Request) -> ORJSONResponse:
+        await request.body()
+        return ORJSONResponse(
+            {
+                "status": "success",
+                "message": "Event received and stored",
+                "event_id": "00000000-0000-0000-0000-000000000000",
+                "timestamp": datetime.now(UTC),
+            }
+        )
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk(url: str, path: str, seconds: int, connections: int) -> tuple[float, int, int]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % {"path": path, "site": SITE})
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "1",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    print(
+        f"  {path:14s} {rps:9.0f} req/s  ({total} requests, p50 {p50.group(1) if p50 else '?'}"
+        f", non-2xx {bad.group(1) if bad else 0})",
+        flush=True,
+    )
+    return rps, total, int(bad.group(1)) if bad else 0
+
+
+async def prepare(database: str, workdir: Path) -> str:
+    from gati.db import migrate
+    from gati.db.engine import Database
+    from gati.projects import service
+    from gati.settings import Settings
+
+    if database == "postgresql":
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{PG_NAME}"')
+        await admin.close()
+        url = (
+            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + "/"
+            + PG_NAME
+        )
+    else:
+        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    await migrate.upgrade(url)
+    db = Database(url, Settings(database_url=url))
+    async with db.session() as session:
+        await service.create_project(session, name=SITE, slug=SITE, with_secret_key=False)
+    await db.dispose()
+    return url
+
+
+async def stored(url: str) -> int:
+    from sqlalchemy import text
+
+    from gati.db.engine import Database
+    from gati.settings import Settings
+
+    db = Database(url, Settings(database_url=url))
+    async with db.read_session() as session:
+        count = int((await session.execute(text("SELECT count(*) FROM web_events"))).scalar_one())
+    await db.dispose()
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="gati-bench-"))
+    url = asyncio.run(prepare(args.database, workdir))
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "RUN_JOBS_IN_PROCESS": "false",
+        "LOG_LEVEL": "WARNING",
+        "GATI_DATA_DIR": str(workdir),
+        "GATI_SKIP_MIGRATIONS": "1",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.web.bench_collect:make_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not start")
+            time.sleep(0.2)
+        print(
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, {args.database},"
+            f" {args.connections} connections, {args.seconds}s per run",
+            flush=True,
+        )
+        wrk(base, "/bench/noop", 3, args.connections)  # warm-up
+        wrk(base, "/collect", 3, args.connections)
+        best_noop = best_collect = 0.0
+        acknowledged = 0
+        for _ in range(args.rounds):
+            noop, _, _ = wrk(base, "/bench/noop", args.seconds, args.connections)
+            collect, total, bad = wrk(base, "/collect", args.seconds, args.connections)
+            best_noop, best_collect = max(best_noop, noop), max(best_collect, collect)
+            acknowledged += total - bad
+        count = asyncio.run(stored(url))
+        print(
+            f"noop {best_noop:.0f} req/s, /collect {best_collect:.0f} req/s: "
+            f"{100 * best_collect / best_noop:.0f}% of no-op",
+            flush=True,
+        )
+        # wrk counts requests whose response arrived; warm-up events are stored too.
+        print(
+            f"acknowledged in measured runs: {acknowledged}, stored in total: {count} "
+            f"({'ok' if count >= acknowledged else 'MISSING EVENTS'})",
+            flush=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if args.database == "postgresql":
+
+            async def drop() -> None:
+                admin = await asyncpg.connect(PG_ADMIN)
+                await admin.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+                await admin.close()
+
+            asyncio.run(drop())
+
+
+if __name__ == "__main__":
+    main()

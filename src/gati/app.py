@@ -1,0 +1,178 @@
+"""``create_app(settings)``: lifespan (database, migrations, group commit, jobs), routers, errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gati import health
+from gati.db import migrate
+from gati.db.engine import Database
+from gati.exceptions import error_response, install_error_handlers
+from gati.ingest.groupcommit import GroupCommitter
+from gati.jobs.registry import InProcessRunner
+from gati.logging_setup import AccessLogMiddleware
+from gati.projects import service as projects
+from gati.settings import Settings
+from gati.tracing.router import router as tracing_router
+from gati.web.cors import PublicPathsCORSMiddleware
+
+log = logging.getLogger("gati")
+
+# Domain start-up hooks: async (app) -> None, run after the database is ready (register batch
+# writers on the group committer, open Redis, ...). Shutdown hooks run in reverse order.
+StartupHook = Callable[[FastAPI], Awaitable[None]]
+STARTUP_HOOKS: list[StartupHook] = []
+SHUTDOWN_HOOKS: list[StartupHook] = []
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    app.include_router(health.router)
+    # Imported here: these modules append start-up hooks to this module's lists.
+    from gati.errors.router import router as errors_router
+    from gati.errors.router import sentry_router
+    from gati.live.router import router as live_router
+    from gati.metrics.router import router as metrics_router
+    from gati.web.router import router as web_router
+
+    # Sentry ingestion first: a hot single-event path with narrow patterns (/api/{id}/envelope/)
+    app.include_router(sentry_router)
+    # Product events next: POST /api/v1/events is a hot single-event path too.
+    from gati.events.router import router as events_router
+
+    app.include_router(events_router, prefix="/api/v1")
+    app.include_router(metrics_router, prefix="/api/v1")
+    app.include_router(live_router, prefix="/api/v1")
+    app.include_router(tracing_router, prefix=settings.api_prefix)
+    from gati.tracing.otlp_router import router as otlp_router
+    from gati.tracing.pricing_router import router as pricing_router  # registers the cost hook
+
+    app.include_router(pricing_router, prefix=settings.api_prefix)
+    app.include_router(otlp_router)
+    app.include_router(web_router)
+    from gati.exports.router import router as exports_router
+
+    app.include_router(exports_router)
+    app.include_router(errors_router, prefix="/api/v1")
+    from gati.auth.router import install_api_docs
+    from gati.auth.router import router as auth_router
+    from gati.projects.router import router as projects_router
+    from gati.users.router import router as users_router
+
+    app.include_router(auth_router, prefix="/api/v1")
+    app.include_router(users_router, prefix="/api/v1")
+    app.include_router(projects_router, prefix="/api/v1")
+    install_api_docs(app)
+
+
+async def ensure_default_project(db: Database) -> int:
+    async with db.session() as session:
+        project = await projects.get_or_create_by_slug(
+            session, slug=projects.DEFAULT_PROJECT_SLUG, name="Default project"
+        )
+        return project.id
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = Database(settings.resolved_database_url, settings)
+    app.state.db = db
+    if os.environ.get("GATI_SKIP_MIGRATIONS") != "1" and settings.env != "production":
+        await migrate.upgrade(db.url)
+    app.state.default_project_id = await ensure_default_project(db) if settings.is_local else None
+    committer = GroupCommitter(
+        db,
+        max_batch=settings.group_commit_max_batch,
+        queue_limit=settings.ingest_queue_limit,
+        concurrency=1 if db.dialect == "sqlite" else 2,
+    )
+    app.state.committer = committer
+    app.state.health_checks = {}
+    for hook in STARTUP_HOOKS:
+        await hook(app)
+    committer.start()
+    runner: InProcessRunner | None = None
+    if settings.run_jobs_in_process:
+        runner = InProcessRunner(db)
+        runner.start()
+    if settings.is_local:
+        log.info(
+            "local mode: requests without credentials use the default project; "
+            "set ENVIRONMENT=production to require keys and tokens"
+        )
+    try:
+        yield
+    finally:
+        if runner is not None:
+            await runner.stop()
+        await committer.stop()
+        for hook in reversed(SHUTDOWN_HOOKS):
+            await hook(app)
+        await db.dispose()
+
+
+def _database_unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", exc)
+    return error_response(
+        503,
+        "database_unavailable",
+        "The database is unreachable; nothing was stored. Retry after the delay in Retry-After",
+        {"Retry-After": "5"},
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (ConnectionError, OSError, TimeoutError))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title=settings.app_name,
+        version=settings.app_version,
+        debug=settings.debug,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    async def db_errors(request: Request, exc: Exception) -> Response:
+        if _is_connection_error(exc):
+            return _database_unavailable(request, exc)
+        log.exception("unhandled database error", exc_info=exc)
+        return error_response(500, "internal_error", "An internal error occurred; it was logged")
+
+    app.add_exception_handler(DBAPIError, db_errors)
+    app.add_exception_handler(ConnectionError, db_errors)
+    app.add_exception_handler(OSError, db_errors)
+    app.add_exception_handler(TimeoutError, db_errors)
+    _include_routers(app, settings)
+    app.add_middleware(
+        PublicPathsCORSMiddleware,  # type: ignore[arg-type]  # Starlette types Scope as MutableMapping
+        allow_origins=settings.cors_origins,
+        allow_credentials=settings.cors_allow_credentials and "*" not in settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Retry-After", "X-Sentry-Rate-Limits"],
+    )
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker builds its own settings from the env)."""
+    return create_app(Settings())

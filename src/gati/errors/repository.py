@@ -1,0 +1,480 @@
+"""All SQL of error tracking. Writes take a Core ``AsyncConnection`` (group commit, jobs); reads
+take an ``AsyncSession`` and always start from the caller's project ids."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gati.db import dialect as d
+from gati.db.bulk import insert_new_returning
+from gati.db.types import sqlite_timestamp, utcnow
+from gati.errors.models import ErrorEvent, Issue, IssueValue
+
+_CHUNK = 500
+_issues = cast(Table, Issue.__table__)
+_values = cast(Table, IssueValue.__table__)
+_events = cast(Table, ErrorEvent.__table__)
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "event_id",
+    "fingerprint",
+    "timestamp",
+    "received_at",
+    "source",
+    "level",
+    "platform",
+    "title",
+    "culprit",
+    "message",
+    "exception_type",
+    "exception_value",
+    "transaction_name",
+    "request_method",
+    "request_url",
+    "status_code",
+    "environment",
+    "release",
+    "server_name",
+    "payload",  # JSON text (the body as received, or the report re-serialized)
+)
+_TS_INDEXES = (EVENT_COLUMNS.index("timestamp"), EVENT_COLUMNS.index("received_at"))
+assert _TS_INDEXES[1] == _TS_INDEXES[0] + 1  # insert_events converts them as a pair
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes (one batch = one transaction, driven by the group committer)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class IssueUpsert:
+    """One issue's share of a batch: what a new issue starts as, and what the batch's new
+    events add to an existing one (``events`` may be 0: the batch only had retries)."""
+
+    project_id: int
+    fingerprint: str
+    title: str
+    culprit: str
+    type: str | None
+    level: str
+    platform: str
+    first_seen: datetime
+    last_seen: datetime
+    grouping: list[str]
+    events: int
+
+
+@functools.cache
+def _issue_values_statement(dialect: str) -> Any:
+    return d.insert_ignore(
+        dialect,  # type: ignore[arg-type]
+        _values,
+        index_elements=("issue_id", "kind", "value"),
+    )
+
+
+@functools.cache
+def _issue_upsert_statement(dialect: str) -> Any:
+    """Built once per dialect (building it costs more than running it)."""
+    c = _issues.c
+    x = d.excluded
+    has_new = x("event_count") > 0
+    newer = and_(has_new, x("last_seen") >= c.last_seen)
+    reopen = and_(has_new, c.status == "resolved")
+    set_ = {
+        "event_count": c.event_count + x("event_count"),
+        "times_seen": c.times_seen + x("times_seen"),
+        "first_seen": case(
+            (has_new, d.least(dialect, c.first_seen, x("first_seen"))),  # type: ignore[arg-type]
+            else_=c.first_seen,
+        ),
+        "last_seen": case(
+            (has_new, d.greatest(dialect, c.last_seen, x("last_seen"))),  # type: ignore[arg-type]
+            else_=c.last_seen,
+        ),
+        "title": case((newer, x("title")), else_=c.title),
+        "culprit": case((newer, x("culprit")), else_=c.culprit),
+        "level": case((newer, x("level")), else_=c.level),
+        "is_regressed": case((reopen, true()), else_=c.is_regressed),
+        "resolved_at": case((reopen, null()), else_=c.resolved_at),
+        "status_changed_at": case((reopen, x("updated_at")), else_=c.status_changed_at),
+        "status": case((reopen, "unresolved"), else_=c.status),
+        "updated_at": x("updated_at"),
+    }
+    return d.upsert(
+        dialect,  # type: ignore[arg-type]
+        _issues,
+        index_elements=("project_id", "fingerprint"),
+        set_=set_,
+    ).returning(c.id, c.project_id, c.fingerprint)
+
+
+async def upsert_issues(
+    conn: AsyncConnection, upserts: Sequence[IssueUpsert]
+) -> dict[tuple[int, str], int]:
+    """ONE statement for the whole batch, one row per (project, fingerprint): new issues are
+    inserted; existing ones get the batch's counts, first/last seen, the newest title/culprit/
+    level, and are reopened (marked regressed) when resolved. Returns every issue's id.
+
+    Rows are sent sorted by key so that concurrent writers lock issues in the same order."""
+    if not upserts:
+        return {}
+    now = utcnow()
+    values = [
+        {
+            "project_id": u.project_id,
+            "fingerprint": u.fingerprint,
+            "title": u.title,
+            "culprit": u.culprit,
+            "type": u.type,
+            "level": u.level,
+            "platform": u.platform,
+            "status": "unresolved",
+            "is_regressed": False,
+            "first_seen": u.first_seen,
+            "last_seen": u.last_seen,
+            "event_count": u.events,
+            "times_seen": u.events,
+            "grouping": u.grouping,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for u in sorted(upserts, key=lambda u: (u.project_id, u.fingerprint))
+    ]
+    # executemany + RETURNING: SQLAlchemy sends it as multi-row VALUES statements
+    # ("insertmanyvalues") whose compiled form is cached, on both dialects.
+    ids: dict[tuple[int, str], int] = {}
+    stmt = _issue_upsert_statement(conn.dialect.name)
+    for issue_id, project_id, fingerprint in await conn.execute(stmt, values):
+        ids[(project_id, fingerprint)] = issue_id
+    return ids
+
+
+async def insert_events(
+    conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
+) -> set[tuple[Any, ...]]:
+    """Store rows (``EVENT_COLUMNS`` order, aware UTC datetimes, payload as JSON text) not stored
+    yet, in ONE statement; return the inserted ``(project_id, event_id)`` keys."""
+    if conn.dialect.name == "sqlite":
+        ts, received = _TS_INDEXES
+        rows = [
+            (*row[:ts], _sqlite_ts(row[ts]), _sqlite_ts(row[received]), *row[received + 1 :])
+            for row in rows
+        ]
+    return await insert_new_returning(
+        conn,
+        _events,
+        EVENT_COLUMNS,
+        rows,
+        key=("project_id", "event_id"),
+    )
+
+
+def _sqlite_ts(value: datetime) -> str:
+    """``sqlite_timestamp`` for values already in UTC (normalized events), without strftime."""
+    if value.utcoffset():
+        return sqlite_timestamp(value)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+async def insert_issue_values(
+    conn: AsyncConnection, values: Iterable[tuple[int, str, str, datetime]]
+) -> None:
+    """Remember the environments and releases issues were seen in (existing pairs are kept)."""
+    rows = [
+        {"issue_id": i, "kind": k, "value": v, "first_seen": ts}
+        for i, k, v, ts in sorted(set(values), key=lambda r: r[:3])
+    ]
+    if not rows:
+        return
+    await conn.execute(_issue_values_statement(conn.dialect.name), rows)
+
+
+async def row_ids_by_event_id(
+    conn: AsyncConnection, *, project_id: int, event_ids: Sequence[str]
+) -> dict[str, int]:
+    c = _events.c
+    found: dict[str, int] = {}
+    unique = sorted(set(event_ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        result = await conn.execute(
+            select(c.event_id, c.id).where(c.project_id == project_id, c.event_id.in_(chunk))
+        )
+        found.update({event_id: row_id for event_id, row_id in result})
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------------------------
+
+IssueSort = Literal["last_seen", "first_seen", "count"]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _issue_filters(
+    stmt: Select[Any],
+    *,
+    project_ids: Sequence[int],
+    status: str | None,
+    environment: str | None,
+    release: str | None,
+    text: str | None,
+) -> Select[Any]:
+    c = Issue
+    stmt = stmt.where(c.project_id.in_(project_ids))
+    if status == "regressed":
+        stmt = stmt.where(c.is_regressed.is_(True), c.status == "unresolved")
+    elif status:
+        stmt = stmt.where(c.status == status)
+    for kind, value in (("environment", environment), ("release", release)):
+        if value:
+            stmt = stmt.where(
+                exists().where(
+                    IssueValue.issue_id == c.id, IssueValue.kind == kind, IssueValue.value == value
+                )
+            )
+    if text:
+        pattern = _like_pattern(text)
+        stmt = stmt.where(
+            or_(
+                c.title.ilike(pattern, escape="\\"),
+                c.culprit.ilike(pattern, escape="\\"),
+                c.type.ilike(pattern, escape="\\"),
+            )
+        )
+    return stmt
+
+
+async def list_issues(
+    session: AsyncSession,
+    *,
+    project_ids: Sequence[int],
+    status: str | None = None,
+    environment: str | None = None,
+    release: str | None = None,
+    text: str | None = None,
+    sort: IssueSort = "last_seen",
+    limit: int = 25,
+    offset: int = 0,
+) -> tuple[list[Issue], int]:
+    if not project_ids:
+        return [], 0
+    filters: dict[str, Any] = {
+        "project_ids": project_ids,
+        "status": status,
+        "environment": environment,
+        "release": release,
+        "text": text,
+    }
+    order: Any = {
+        "last_seen": Issue.last_seen.desc(),
+        "first_seen": Issue.first_seen.desc(),
+        "count": Issue.event_count.desc(),
+    }[sort]
+    stmt = _issue_filters(select(Issue), **filters).order_by(order, Issue.id.desc())
+    rows = list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+    total = (
+        await session.execute(_issue_filters(select(func.count(Issue.id)), **filters))
+    ).scalar_one()
+    return rows, int(total)
+
+
+async def get_issue(
+    session: AsyncSession, *, project_ids: Sequence[int] | None, issue_id: int
+) -> Issue | None:
+    """``project_ids=None`` only for callers that check access themselves."""
+    stmt = select(Issue).where(Issue.id == issue_id)
+    if project_ids is not None:
+        stmt = stmt.where(Issue.project_id.in_(project_ids) if project_ids else false())
+    return (await session.scalars(stmt)).first()
+
+
+async def issue_values(
+    session: AsyncSession, *, issue_ids: Sequence[int]
+) -> dict[int, dict[str, list[str]]]:
+    out: dict[int, dict[str, list[str]]] = {
+        i: {"environment": [], "release": []} for i in issue_ids
+    }
+    if not issue_ids:
+        return out
+    stmt = (
+        select(IssueValue.issue_id, IssueValue.kind, IssueValue.value)
+        .where(IssueValue.issue_id.in_(issue_ids))
+        .order_by(IssueValue.issue_id, IssueValue.first_seen, IssueValue.value)
+    )
+    for issue_id, kind, value in await session.execute(stmt):
+        out.setdefault(issue_id, {"environment": [], "release": []}).setdefault(kind, []).append(
+            value
+        )
+    return out
+
+
+async def set_issue_status(
+    session: AsyncSession, *, issue: Issue, status: str, now: datetime
+) -> Issue:
+    issue.status = status
+    issue.is_regressed = False
+    issue.resolved_at = now if status == "resolved" else None
+    issue.status_changed_at = now
+    issue.updated_at = now
+    await session.flush()
+    return issue
+
+
+async def list_issue_events(
+    session: AsyncSession, *, issue: Issue, limit: int, offset: int
+) -> tuple[list[ErrorEvent], int]:
+    of_issue = and_(
+        ErrorEvent.project_id == issue.project_id, ErrorEvent.fingerprint == issue.fingerprint
+    )
+    stmt = (
+        select(ErrorEvent)
+        .where(of_issue)
+        .order_by(ErrorEvent.timestamp.desc(), ErrorEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = list((await session.scalars(stmt)).all())
+    total = (await session.execute(select(func.count(ErrorEvent.id)).where(of_issue))).scalar_one()
+    return rows, int(total)
+
+
+async def get_error_event(
+    session: AsyncSession,
+    *,
+    project_ids: Sequence[int],
+    row_id: int | None = None,
+    event_id: str | None = None,
+) -> tuple[ErrorEvent, int | None] | None:
+    """The event and its issue's id."""
+    if not project_ids:
+        return None
+    stmt = (
+        select(ErrorEvent, Issue.id)
+        .outerjoin(
+            Issue,
+            and_(
+                Issue.project_id == ErrorEvent.project_id,
+                Issue.fingerprint == ErrorEvent.fingerprint,
+            ),
+        )
+        .where(ErrorEvent.project_id.in_(project_ids))
+    )
+    if row_id is not None:
+        stmt = stmt.where(ErrorEvent.id == row_id)
+    elif event_id is not None:
+        stmt = stmt.where(ErrorEvent.event_id == event_id)
+    else:
+        return None
+    row = (await session.execute(stmt.order_by(ErrorEvent.id).limit(1))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention
+# ---------------------------------------------------------------------------------------------
+
+
+async def delete_events_before(
+    conn: AsyncConnection, *, project_id: int, cutoff: datetime, limit: int
+) -> dict[str, int]:
+    """Delete up to ``limit`` events older than ``cutoff``; return deleted counts per issue
+    fingerprint."""
+    c = _events.c
+    doomed = (
+        select(c.id)
+        .where(c.project_id == project_id, c.timestamp < cutoff)
+        .order_by(c.timestamp)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await conn.execute(delete(_events).where(c.id.in_(doomed)).returning(c.fingerprint))
+    counts: dict[str, int] = {}
+    for (fingerprint,) in result:
+        counts[fingerprint] = counts.get(fingerprint, 0) + 1
+    return counts
+
+
+async def subtract_issue_counts(
+    conn: AsyncConnection, *, project_id: int, counts: dict[str, int]
+) -> None:
+    """Lower stored-event counts (a decrement, so that it commutes with concurrent ingestion)."""
+    if not counts:
+        return
+    c = _issues.c
+    stmt = (
+        update(_issues)
+        .where(c.project_id == bindparam("b_project"), c.fingerprint == bindparam("b_fp"))
+        .values(event_count=c.event_count - bindparam("b_n"))
+    )
+    await conn.execute(
+        stmt,
+        [{"b_project": project_id, "b_fp": f, "b_n": n} for f, n in sorted(counts.items())],
+    )
+
+
+async def delete_empty_issues(
+    conn: AsyncConnection, *, project_id: int, fingerprints: Iterable[str], cutoff: datetime
+) -> int:
+    """Issues whose every event has expired go too (their last event is older than the cutoff)."""
+    keys = sorted(fingerprints)
+    if not keys:
+        return 0
+    c = _issues.c
+    e = _events.c
+    deleted = 0
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        result = await conn.execute(
+            delete(_issues).where(
+                and_(
+                    c.project_id == project_id,
+                    c.fingerprint.in_(chunk),
+                    c.event_count <= 0,
+                    c.last_seen < cutoff,
+                    ~exists().where(e.project_id == c.project_id, e.fingerprint == c.fingerprint),
+                )
+            )
+        )
+        deleted += result.rowcount or 0
+    return deleted
+
+
+async def projects_with_events_before(conn: AsyncConnection, *, cutoff: datetime) -> list[int]:
+    c = _events.c
+    result = await conn.execute(select(c.project_id).where(c.timestamp < cutoff).distinct())
+    return [row[0] for row in result]
+
+
+async def list_project_ids_with_errors(conn: AsyncConnection) -> list[int]:
+    result = await conn.execute(select(_issues.c.project_id).distinct())
+    return [row[0] for row in result]

@@ -1,0 +1,253 @@
+"""HTTP layer of error tracking: the Sentry ingest endpoints, issues and error events.
+
+Seed-002 reports arrive on the shared ``POST /api/v1/events`` (``gati.events.router``), which
+calls :func:`gati.errors.service.ingest_error_report`.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from typing import Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from starlette.responses import Response
+
+from gati import app as gati_app
+from gati.auth.deps import Reader, ReadScope
+from gati.deps import ReadSessionDep, SessionDep, SettingsDep
+from gati.errors import jobs as _jobs  # noqa: F401  (registers the retention job)
+from gati.errors import service
+from gati.errors.schemas import (
+    DsnRead,
+    ErrorEventPage,
+    ErrorEventRead,
+    IssuePage,
+    IssueRead,
+    IssueUpdate,
+)
+from gati.exceptions import AppError
+from gati.ingest.decode import decompress, read_body
+from gati.json import ORJSONResponse
+from gati.projects.service import get_project
+from gati.ratelimit.limiter import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gati.settings import Settings
+
+SWITCH_INTERVAL = 0.0005
+GC_THRESHOLD0 = 10_000
+
+sentry_router = APIRouter(tags=["error tracking (Sentry protocol)"])
+router = APIRouter(tags=["error tracking"])
+
+
+_TUNED = False
+
+
+def _tune_process(dialect: str) -> None:
+    """Process-wide settings that single-event ingestion needs (docs/decisions.md, "Error
+    tracking: process tuning"); once per process. Candidates for the core's start-up.
+
+    * aiosqlite runs every statement in a thread that must get the GIL back from the busy event
+      loop; with the default 5 ms switch interval each hand-off can wait that long, which made
+      group-commit batches several times slower under load.
+    * Objects alive after start-up (imports, routes, compiled regexes: ~200,000) are moved out of
+      the garbage collector's generations, so the frequent collections that request handling
+      triggers no longer walk them; the first generation is collected less often.
+    """
+    global _TUNED
+    if _TUNED:
+        return
+    _TUNED = True
+    if dialect == "sqlite" and sys.getswitchinterval() > SWITCH_INTERVAL:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.collect()
+    gc.freeze()
+    threshold0, threshold1, threshold2 = gc.get_threshold()
+    gc.set_threshold(max(threshold0, GC_THRESHOLD0), threshold1, threshold2)
+
+
+async def _startup(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    _tune_process(app.state.db.dialect)
+    limiter: RateLimiter
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(settings.redis_url)
+        app.state.errors_redis = client
+        limiter = RedisRateLimiter(client, prefix=settings.redis_prefix)
+    else:
+        limiter = MemoryRateLimiter()
+    app.state.errors = service.ErrorsRuntime(limiter=limiter)
+
+    service.install_seen_values(app.state.db)
+    app.state.committer.register(service.WRITER_KIND, service.write_error_batch)
+
+
+async def _shutdown(app: FastAPI) -> None:
+    client = getattr(app.state, "errors_redis", None)
+    if client is not None:
+        await client.aclose()
+
+
+if _startup not in gati_app.STARTUP_HOOKS:
+    gati_app.STARTUP_HOOKS.append(_startup)
+    gati_app.SHUTDOWN_HOOKS.append(_shutdown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentry protocol
+# ---------------------------------------------------------------------------------------------
+
+
+async def _sentry(request: Request, project_id: str, endpoint: str) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    raw = await read_body(request, max_bytes=settings.max_body_bytes)
+    body = decompress(
+        raw, request.headers.get("content-encoding"), max_bytes=settings.max_decompressed_bytes
+    )
+    result = await service.ingest_sentry(
+        endpoint=endpoint,
+        url_project_id=project_id,
+        body=body,
+        headers=request.headers,
+        query=request.query_params,
+        db=state.db,
+        settings=settings,
+        committer=state.committer,
+        runtime=state.errors,
+    )
+    return Response(service.json_bytes(result), media_type="application/json")
+
+
+_SENTRY_DOC = (
+    "Authenticated by `X-Sentry-Auth: Sentry sentry_key=<public key>`, the `sentry_key` query "
+    "parameter, or (envelopes) the `dsn` of the envelope header. Bodies may be gzip, deflate, "
+    "br or zstd. Answered after the events are committed."
+)
+
+
+@sentry_router.post(
+    "/api/{project_id}/envelope/", summary="Sentry envelope", description=_SENTRY_DOC
+)
+@sentry_router.post("/api/{project_id}/envelope", include_in_schema=False)
+async def sentry_envelope(request: Request, project_id: str) -> Response:
+    return await _sentry(request, project_id, "envelope")
+
+
+@sentry_router.post(
+    "/api/{project_id}/store/", summary="Sentry store (legacy)", description=_SENTRY_DOC
+)
+@sentry_router.post("/api/{project_id}/store", include_in_schema=False)
+async def sentry_store(request: Request, project_id: str) -> Response:
+    return await _sentry(request, project_id, "store")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issues and error events
+# ---------------------------------------------------------------------------------------------
+
+
+async def _readable_project_id(session: ReadSessionDep, principal: Reader, project: str) -> int:
+    found = await get_project(session, project)
+    if found is None or not principal.may_read(found.id):
+        raise AppError(
+            404,
+            "project_not_found",
+            f"Project {project} does not exist or is not visible to these credentials",
+        )
+    return found.id
+
+
+@router.get("/projects/{project}/issues", response_model=IssuePage, summary="List issues")
+async def list_issues(
+    project: str,
+    session: ReadSessionDep,
+    principal: Reader,
+    status: Literal["unresolved", "resolved", "ignored", "regressed"] | None = Query(
+        None, description="Filter by status ('regressed': reopened by a new event)"
+    ),
+    environment: str | None = None,
+    release: str | None = None,
+    query: str | None = Query(None, max_length=200, description="Text in title, culprit or type"),
+    sort: Literal["last_seen", "first_seen", "count"] = "last_seen",
+    limit: int = Query(25, ge=1, le=100),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    project_id = await _readable_project_id(session, principal, project)
+    page = await service.list_issues(
+        session,
+        project_ids=[project_id],
+        status=status,
+        environment=environment,
+        release=release,
+        text=query,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    return ORJSONResponse(page)
+
+
+@router.get("/projects/{project}/dsn", response_model=DsnRead, summary="The project's Sentry DSN")
+async def project_dsn(
+    project: str,
+    request: Request,
+    session: ReadSessionDep,
+    principal: Reader,
+    settings: SettingsDep,
+) -> Response:
+    found = await get_project(session, project)
+    if found is None or not principal.may_read(found.id):
+        raise AppError(
+            404, "project_not_found", f"Project {project} does not exist or is not visible to you"
+        )
+    base = settings.public_url or str(request.base_url)
+    return ORJSONResponse(service.dsn_for(found, base_url=base))
+
+
+@router.get("/issues/{issue_id}", response_model=IssueRead, summary="Get an issue")
+async def get_issue(issue_id: int, session: ReadSessionDep, principal: Reader) -> Response:
+    return ORJSONResponse(await service.get_issue(session, principal=principal, issue_id=issue_id))
+
+
+@router.get(
+    "/issues/{issue_id}/events", response_model=ErrorEventPage, summary="Events of an issue"
+)
+async def list_issue_events(
+    issue_id: int,
+    session: ReadSessionDep,
+    principal: Reader,
+    limit: int = Query(25, ge=1, le=100),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    return ORJSONResponse(
+        await service.list_issue_events(
+            session, principal=principal, issue_id=issue_id, limit=limit, offset=offset
+        )
+    )
+
+
+@router.patch(
+    "/issues/{issue_id}",
+    response_model=IssueRead,
+    summary="Resolve, ignore or unresolve an issue",
+)
+async def update_issue(
+    issue_id: int, update: IssueUpdate, session: SessionDep, principal: Reader
+) -> Response:
+    return ORJSONResponse(
+        await service.update_issue_status(
+            session, principal=principal, issue_id=issue_id, status=update.status
+        )
+    )
+
+
+@router.get(
+    "/error-events/{ident}",
+    response_model=ErrorEventRead,
+    summary="Get an error event (numeric id or 32-character event_id)",
+)
+async def get_error_event(ident: str, session: ReadSessionDep, scope: ReadScope) -> Response:
+    return ORJSONResponse(await service.get_error_event(session, project_ids=scope, ident=ident))

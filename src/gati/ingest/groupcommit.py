@@ -1,0 +1,146 @@
+"""Group commit: many single-event requests share one transaction.
+
+A request calls ``await committer.submit(kind, item)``; a writer task takes everything queued,
+hands each kind's items to its registered batch writer inside ONE transaction, commits, and only
+then resolves the requests' futures. So an acknowledged item is committed, and the per-request
+cost of a commit (an fsync on SQLite, a round trip + WAL flush on PostgreSQL) is shared.
+
+If a group's transaction fails, it is retried in halves until the bad item is alone, so one bad
+item cannot fail its neighbours. A full queue answers 503 with Retry-After at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gati.db.engine import Database
+from gati.exceptions import AppError
+
+log = logging.getLogger(__name__)
+
+BatchWriter = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
+"""Writes a list of items in the given transaction; returns one result per item, in order."""
+
+
+@dataclass
+class _Pending:
+    kind: str
+    item: Any
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+class GroupCommitter:
+    def __init__(
+        self, db: Database, *, max_batch: int = 2000, queue_limit: int = 20000, concurrency: int = 1
+    ) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self.queue_limit = queue_limit
+        self.concurrency = concurrency
+        self._writers: dict[str, BatchWriter] = {}
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.groups_committed = 0
+        self.items_committed = 0
+
+    def register(self, kind: str, writer: BatchWriter) -> None:
+        self._writers[kind] = writer
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"group-commit-{i}")
+                for i in range(self.concurrency)
+            ]
+
+    async def stop(self) -> None:
+        # Let queued work finish, then stop the writer tasks.
+        if self._tasks:
+            await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(self, kind: str, item: Any) -> Any:
+        if kind not in self._writers:
+            raise KeyError(f"no batch writer registered for {kind!r}")
+        if not self._tasks:
+            raise RuntimeError("GroupCommitter.start() was not called")
+        if self._queue.qsize() >= self.queue_limit:
+            raise AppError(
+                503,
+                "overloaded",
+                "The ingestion queue is full; retry after the delay in Retry-After",
+                headers={"Retry-After": "1"},
+            )
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(kind, item, future))
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        """Commit the group; if it fails, split it in halves and retry each (a bad item ends up
+        alone and fails alone, in O(log n) extra transactions)."""
+        try:
+            results = await self._transaction(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            log.warning("group commit of %d items failed (%s); retrying in halves", len(batch), exc)
+            middle = len(batch) // 2
+            await self._write(batch[:middle])
+            await self._write(batch[middle:])
+            return
+        self.groups_committed += 1
+        self.items_committed += len(batch)
+        for pending, result in zip(batch, results, strict=True):
+            self._resolve(pending, result)
+
+    async def _transaction(self, batch: list[_Pending]) -> list[Any]:
+        by_kind: dict[str, list[int]] = {}
+        for index, pending in enumerate(batch):
+            by_kind.setdefault(pending.kind, []).append(index)
+        results: list[Any] = [None] * len(batch)
+        async with self.db.connection() as conn:
+            for kind, indexes in by_kind.items():
+                out = await self._writers[kind](conn, [batch[i].item for i in indexes])
+                if len(out) != len(indexes):
+                    raise RuntimeError(
+                        f"batch writer {kind!r} returned {len(out)} results for {len(indexes)} items"
+                    )
+                for i, result in zip(indexes, out, strict=True):
+                    results[i] = result
+        return results
+
+    @staticmethod
+    def _resolve(pending: _Pending, result: Any) -> None:
+        if not pending.future.done():
+            pending.future.set_result(result)
+
+    @staticmethod
+    def _fail(pending: _Pending, exc: BaseException) -> None:
+        if not pending.future.done():
+            pending.future.set_exception(exc)

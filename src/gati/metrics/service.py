@@ -1,0 +1,395 @@
+"""Metrics rules: ingestion (validate, write, then cache + publish), queries, the rollup job."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gati.db.dialect import max_committed_id, snapshot_connection
+from gati.db.engine import Database
+from gati.exceptions import AppError
+from gati.live.hub import LiveHub, metric_topic
+from gati.live.runtime import Realtime
+from gati.metrics import repository
+from gati.metrics.aggregation import (
+    SKETCH_RELATIVE_ACCURACY,
+    Sketch,
+    Summary,
+    TooManyBuckets,
+    bucket_results,
+    needs_sketch,
+    plan_query,
+)
+from gati.metrics.buckets import HOUR, BucketUnit, floor_utc, get_zone
+from gati.metrics.schemas import ItemError, MetricPointIn
+
+log = logging.getLogger(__name__)
+
+ROLLUP_CHUNK = 50_000
+
+
+# ---- ingestion --------------------------------------------------------------------------------
+
+
+# Series ids by (project, name, tags key): a series row never changes once created, so the
+# writer only asks the database for series it has not seen (cleared on any write error).
+# One cache per database engine (tests and tools open several databases in one process).
+SERIES_CACHE_SIZE = 100_000
+_series_caches: weakref.WeakKeyDictionary[Any, dict[tuple[int, str, str], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    id: int
+    duplicate: bool
+
+
+async def write_points(conn: AsyncConnection, points: Sequence[MetricPointIn]) -> list[WriteResult]:
+    """Store a batch in the caller's transaction (group commit or one request's list).
+
+    Idempotent on (project, client ``id``): a point whose id is already stored (or repeated in
+    the batch) is not stored again; its result points at the stored row.
+    """
+    results: list[WriteResult | None] = [None] * len(points)
+    with_ids = {(p.project_id, p.client_id) for p in points if p.client_id is not None}
+    known = await repository.existing_client_ids(conn, with_ids) if with_ids else {}
+    fresh: list[int] = []
+    first_of: dict[tuple[int, str], int] = {}
+    for index, point in enumerate(points):
+        if point.client_id is not None:
+            key = (point.project_id, point.client_id)
+            if key in known:
+                results[index] = WriteResult(known[key], True)
+                continue
+            if key in first_of:
+                continue  # resolved below, after the first occurrence is inserted
+            first_of[key] = index
+        fresh.append(index)
+    chosen = [points[i] for i in fresh]
+    keys = [(p.project_id, p.name, p.tags_key) for p in chosen]
+    _series_ids = _series_caches.setdefault(conn.sync_engine, {})
+    missing = {key: p.tags for key, p in zip(keys, chosen, strict=True) if key not in _series_ids}
+    try:
+        if missing:
+            found = await repository.ensure_series(conn, missing)
+            if len(_series_ids) + len(found) > SERIES_CACHE_SIZE:
+                _series_ids.clear()
+            _series_ids.update(found)
+        series = {key: _series_ids[key] for key in keys}
+        ids = await repository.insert_points(conn, chosen, [series[key] for key in keys])
+    except Exception:
+        _series_ids.clear()  # e.g. a series deleted with its project: resolve again on retry
+        raise
+    for index, point_id in zip(fresh, ids, strict=True):
+        results[index] = WriteResult(point_id, False)
+    for index, point in enumerate(points):
+        if results[index] is None:
+            assert point.client_id is not None
+            first = results[first_of[(point.project_id, point.client_id)]]
+            assert first is not None
+            results[index] = WriteResult(first.id, True)
+    return [r for r in results if r is not None]
+
+
+def point_payload(point: MetricPointIn, point_id: int) -> dict[str, Any]:
+    return {
+        "id": point_id,
+        "project_id": point.project_id,
+        "name": point.name,
+        "value": point.value,
+        "timestamp": point.ts.isoformat().replace("+00:00", "Z"),
+        "tags": point.tags,
+    }
+
+
+async def after_commit(
+    realtime: Realtime, points: Sequence[MetricPointIn], results: Sequence[WriteResult]
+) -> None:
+    """Latest cache, then live publish: only for points this request newly stored, after commit.
+    Failures are logged, never raised: the points are committed and acknowledged."""
+    stored = [(p, r) for p, r in zip(points, results, strict=True) if not r.duplicate]
+    if not stored:
+        return
+    payloads = [(p, point_payload(p, r.id)) for p, r in stored]
+    try:
+        await realtime.latest.update_many(
+            (p.project_id, p.name, p.ts.timestamp(), payload) for p, payload in payloads
+        )
+    except Exception:
+        log.exception("metrics: latest cache update failed")
+    await publish_points(realtime.hub, payloads)
+
+
+async def publish_points(
+    hub: LiveHub, payloads: Sequence[tuple[MetricPointIn, dict[str, Any]]]
+) -> None:
+    by_topic: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for point, payload in payloads:
+        by_topic.setdefault((point.project_id, point.name), []).append(payload)
+    for (project_id, name), items in by_topic.items():
+        try:
+            await hub.publish(
+                metric_topic(project_id, name),
+                {"type": "metric", "project_id": project_id, "name": name, "points": items},
+            )
+        except Exception:
+            log.exception("metrics: live publish failed for %s/%s", project_id, name)
+
+
+def summarize_errors(errors: Sequence[ItemError]) -> list[dict[str, Any]]:
+    return [error.as_dict() for error in errors]
+
+
+# ---- queries ----------------------------------------------------------------------------------
+
+
+def encode_cursor(ts: datetime, point_id: int) -> str:
+    micros = int((ts - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+    raw = orjson.dumps([1, micros, point_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        version, micros, point_id = orjson.loads(raw)
+        if version != 1 or not isinstance(micros, int) or not isinstance(point_id, int):
+            raise ValueError("unknown cursor")
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros), point_id
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise AppError(400, "invalid_cursor", "cursor: not a cursor returned by this API") from exc
+
+
+def point_read(row: repository.PointRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        "name": row.name,
+        "value": row.value,
+        "timestamp": row.ts,
+        "tags": row.tags,
+        "client_id": row.client_id,
+        "received_at": row.received_at,
+    }
+
+
+async def list_points(
+    session: AsyncSession,
+    *,
+    project_ids: Sequence[int],
+    name: str | None,
+    tags: dict[str, str],
+    start: datetime | None,
+    end: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    after = decode_cursor(cursor) if cursor else None
+    rows = await repository.list_points(
+        session,
+        project_ids=project_ids,
+        name=name,
+        tags=tags,
+        start=start,
+        end=end,
+        after=after,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].ts, page[-1].id) if len(rows) > limit else None
+    return {"items": [point_read(row) for row in page], "next_cursor": next_cursor}
+
+
+async def get_point(
+    session: AsyncSession, *, project_ids: Sequence[int], point_id: int
+) -> dict[str, Any]:
+    row = await repository.get_point(session, project_ids=project_ids, point_id=point_id)
+    if row is None:
+        raise AppError(
+            404,
+            "metric_not_found",
+            f"Metric point {point_id} does not exist or is not visible to you",
+        )
+    return point_read(row)
+
+
+async def latest(
+    session: AsyncSession,
+    realtime: Realtime,
+    *,
+    project_ids: Sequence[int],
+    name: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """The newest point of ``name``: from the cache per project, the database on a miss."""
+    candidates: list[dict[str, Any]] = []
+    if not tags:
+        for project_id in project_ids:
+            cached = await realtime.latest.get(project_id, name)
+            if cached is None:
+                row = await repository.latest_point(
+                    session, project_ids=[project_id], name=name, tags={}
+                )
+                if row is None:
+                    continue
+                cached = {
+                    "id": row.id,
+                    "project_id": row.project_id,
+                    "name": row.name,
+                    "value": row.value,
+                    "timestamp": row.ts.isoformat().replace("+00:00", "Z"),
+                    "tags": row.tags,
+                }
+                await realtime.latest.update_many([(project_id, name, row.ts.timestamp(), cached)])
+            candidates.append(cached)
+    else:
+        row = await repository.latest_point(session, project_ids=project_ids, name=name, tags=tags)
+        if row is not None:
+            candidates.append(
+                {
+                    "id": row.id,
+                    "project_id": row.project_id,
+                    "name": row.name,
+                    "value": row.value,
+                    "timestamp": row.ts.isoformat().replace("+00:00", "Z"),
+                    "tags": row.tags,
+                }
+            )
+    if not candidates:
+        raise AppError(
+            404, "metric_not_found", f"No point of metric {name!r} in the projects visible to you"
+        )
+    return max(candidates, key=lambda c: (c["timestamp"], c["id"]))
+
+
+async def aggregate(
+    db: Database,
+    *,
+    project_ids: Sequence[int],
+    name: str,
+    tags: dict[str, str],
+    functions: list[str],
+    unit: BucketUnit,
+    tz_name: str,
+    start: datetime,
+    end: datetime,
+    max_buckets: int,
+) -> dict[str, Any]:
+    try:
+        tz = get_zone(tz_name)
+    except ValueError as exc:
+        raise AppError(422, "invalid_tz", f"tz: {exc}") from exc
+    if end <= start:
+        raise AppError(422, "invalid_range", "end: must be after start")
+    try:
+        plan = plan_query(start, end, unit, tz, max_buckets=max_buckets)
+    except TooManyBuckets as exc:
+        raise AppError(422, "too_many_buckets", f"bucket: {exc}") from exc
+    with_values = needs_sketch(functions)
+    async with snapshot_connection(db.read_engine, db.dialect) as conn:
+        rows = await repository.aggregate_rows(
+            conn, project_ids=project_ids, name=name, tags=tags, plan=plan, with_values=with_values
+        )
+    summaries: dict[int, Summary] = {}
+    for row in rows:
+        index = plan.bucket_index(max(row.start, plan.start))
+        if index is None:
+            continue
+        summary = summaries.get(index)
+        if summary is None:
+            summary = summaries[index] = Summary(sketch=Sketch() if with_values else None)
+        if row.kind == 2:
+            summary.add(row.sum)
+        else:
+            sketch = Sketch.from_bytes(row.sketch) if with_values and row.sketch else None
+            summary.merge_parts(row.count, row.sum, row.min, row.max, sketch)
+    return {
+        "name": name,
+        "project_ids": list(project_ids),
+        "bucket": unit,
+        "tz": tz_name,
+        "start": start,
+        "end": end,
+        "functions": functions,
+        "tags": tags,
+        "percentile_relative_accuracy": SKETCH_RELATIVE_ACCURACY,
+        "buckets": bucket_results(plan, summaries, functions, tz),
+    }
+
+
+# ---- rollup job -------------------------------------------------------------------------------
+
+
+async def rollup_upper_bound(db: Database) -> int | None:
+    """The highest point id below which every point is committed for good (None: try later)."""
+    try:
+        async with db.connection() as conn:
+            return await max_committed_id(conn, "metric_points")
+    except DBAPIError as exc:
+        log.warning("metrics rollup: inserts did not pause in time (%s); next run", exc)
+        return None
+
+
+async def roll_up(db: Database, *, chunk: int = ROLLUP_CHUNK) -> int:
+    """Fold every committed point not yet rolled up into hour rollups; returns points folded.
+
+    Each chunk runs in one transaction that locks the watermark row, merges the chunk into
+    ``metric_rollups`` and advances the watermark: running it twice (or from two schedulers at
+    once) never folds a point twice, and a crash loses nothing (the chunk is rolled back).
+    """
+    upper = await rollup_upper_bound(db)
+    if upper is None:
+        return 0
+    folded = 0
+    while True:
+        async with db.connection() as conn:
+            watermark = await repository.lock_watermark(conn)
+            if watermark >= upper:
+                return folded
+            points = await repository.points_after(
+                conn, after_id=watermark, upto_id=upper, limit=chunk
+            )
+            summaries: dict[tuple[int, datetime], Summary] = {}
+            for _, series_id, ts, value in points:
+                key = (series_id, floor_utc(ts, HOUR))
+                summary = summaries.get(key)
+                if summary is None:
+                    summary = summaries[key] = Summary(sketch=Sketch())
+                summary.add(value)
+            stored = await repository.load_rollups(conn, list(summaries))
+            rows = []
+            for (series_id, bucket), summary in summaries.items():
+                previous = stored.get((series_id, bucket))
+                if previous is not None:
+                    count, total, low, high, sketch = previous
+                    summary.merge_parts(count, total, low, high, Sketch.from_bytes(sketch))
+                assert summary.sketch is not None
+                rows.append(
+                    {
+                        "series_id": series_id,
+                        "bucket_start": bucket,
+                        "count": summary.count,
+                        "sum": summary.sum,
+                        "min": summary.min,
+                        "max": summary.max,
+                        "sketch": summary.sketch.to_bytes(),
+                    }
+                )
+            await repository.save_rollups(conn, rows)
+            new_watermark = points[-1][0] if len(points) == chunk else upper
+            await repository.set_watermark(conn, new_watermark)
+            folded += len(points)
+            if new_watermark >= upper:
+                return folded

@@ -1,0 +1,529 @@
+"""Rules of agent tracing: batch ingestion with derived totals, and the read models."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gati.db.engine import Database
+from gati.db.types import utcnow
+from gati.exceptions import AppError, not_found
+from gati.tracing import repository
+from gati.tracing.repository import AgentDelta, BucketDelta, RunDelta
+from gati.tracing.schemas import ItemError, TraceEventIn, Validated, validate_event
+
+Enricher = Callable[[AsyncConnection, int, list[TraceEventIn]], Awaitable[None]]
+_ENRICHERS: list[Enricher] = []
+
+
+def register_enricher(enricher: Enricher) -> None:
+    """Hook run on every batch (inside its transaction, before insert): e.g. cost from a price table."""
+    if enricher not in _ENRICHERS:
+        _ENRICHERS.append(enricher)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored: int
+    duplicates: int
+
+
+def validate_batch(
+    raw_events: Sequence[Any], *, now: datetime | None = None, max_event_bytes: int | None = None
+) -> Validated:
+    now = now or utcnow()
+    result = Validated()
+    for index, raw in enumerate(raw_events):
+        if max_event_bytes is not None and len(orjson.dumps(raw)) > max_event_bytes:
+            result.errors.append(
+                ItemError(
+                    index, "", f"event is larger than MAX_EVENT_SIZE_MB ({max_event_bytes} bytes)"
+                )
+            )
+            continue
+        out = validate_event(raw, index, now)
+        if isinstance(out, list):
+            result.errors.extend(out)
+        else:
+            result.events.append(out)
+    return result
+
+
+def _buckets(ts: datetime) -> tuple[datetime, datetime, datetime]:
+    """UTC hour, day and month starts of a timestamp."""
+    hour = ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    return hour, day, day.replace(day=1)
+
+
+PERIODS = ("hourly", "daily", "monthly")
+
+
+async def write_events(
+    conn: AsyncConnection, *, project_id: int, events: Sequence[TraceEventIn]
+) -> WriteResult:
+    """Store a batch and update runs, agents and per-agent rollups once per batch.
+
+    Only newly stored events count towards totals, so a retried batch changes nothing and late
+    events add to the right runs and buckets. Shared by ``POST /api/events`` and OTLP ingestion.
+    """
+    if not events:
+        return WriteResult(0, 0)
+    for enricher in _ENRICHERS:
+        await enricher(conn, project_id, list(events))
+    fresh = await repository.insert_events(conn, project_id=project_id, events=events)
+    if not fresh:
+        return WriteResult(0, len(events))
+    # One pass over the new events: per-run, per-agent and per-bucket deltas.
+    runs: dict[str, RunDelta] = {}
+    agents: dict[str, AgentDelta] = {}
+    buckets: dict[tuple[str, str, datetime], BucketDelta] = {}
+    bucket_starts: dict[datetime, tuple[datetime, datetime, datetime]] = {}
+    for e in fresh:
+        ts = e.timestamp
+        cost = e.cost or 0.0
+        tin = e.tokens_in or 0
+        tout = e.tokens_out or 0
+        latency = e.latency_ms or 0.0
+        end = ts + timedelta(milliseconds=latency) if latency else ts
+        run = runs.get(e.run_id)
+        if run is None:
+            run = runs[e.run_id] = RunDelta(project_id, e.run_id, e.agent_name, ts, end)
+        else:
+            if ts < run.started_at:
+                run.started_at = ts
+            if end > run.ended_at:
+                run.ended_at = end
+        if e.parent_id is None and not run.has_root:
+            run.has_root = 1
+            run.agent_name = e.agent_name
+        run.events += 1
+        run.errors += e.is_error
+        run.has_end |= e.is_end
+        run.cost += cost
+        run.tokens_in += tin
+        run.tokens_out += tout
+        if e.environment:
+            run.environment = e.environment
+        if e.run_metadata:
+            run.run_metadata = {**(run.run_metadata or {}), **e.run_metadata}
+        agent = agents.get(e.agent_name)
+        if agent is None:
+            agent = agents[e.agent_name] = AgentDelta()
+        agent.events += 1
+        agent.cost += cost
+        agent.tokens_in += tin
+        agent.tokens_out += tout
+        hour_key = ts.replace(minute=0, second=0, microsecond=0)
+        starts = bucket_starts.get(hour_key)
+        if starts is None:
+            starts = bucket_starts[hour_key] = _buckets(ts)
+        for period, bucket in zip(PERIODS, starts, strict=True):
+            b = buckets.get((e.agent_name, period, bucket))
+            if b is None:
+                b = buckets[(e.agent_name, period, bucket)] = BucketDelta()
+            b.events += 1
+            b.errors += e.is_error
+            b.cost += cost
+            b.tokens_in += tin
+            b.tokens_out += tout
+            b.duration_ms += latency
+    # A run first seen through a child span moves to its root's agent when the root arrives.
+    awaiting = await repository.runs_awaiting_root(
+        conn, project_id=project_id, run_ids=[r.run_id for r in runs.values() if r.has_root]
+    )
+    new_runs = await repository.upsert_runs(conn, list(runs.values()))
+
+    def count_run(agent_name: str, started_at: datetime, n: int) -> None:
+        agents.setdefault(agent_name, AgentDelta()).new_runs += n
+        for period, bucket in zip(PERIODS, _buckets(started_at), strict=True):
+            buckets.setdefault((agent_name, period, bucket), BucketDelta()).runs += n
+
+    for run_id in new_runs:
+        run = runs[run_id]
+        count_run(run.agent_name, run.started_at, 1)
+    for run_id, (old_agent, started_at) in awaiting.items():
+        new_agent = runs[run_id].agent_name
+        if new_agent != old_agent:
+            count_run(old_agent, started_at, -1)
+            count_run(new_agent, started_at, 1)
+    await repository.upsert_agents(conn, project_id=project_id, deltas=agents)
+    await repository.upsert_agent_metrics(conn, project_id=project_id, deltas=buckets)
+    return WriteResult(len(fresh), len(events) - len(fresh))
+
+
+async def ingest_batch(
+    db: Database,
+    *,
+    project_id: int,
+    raw_events: Sequence[Any],
+    max_batch_size: int,
+    max_event_bytes: int | None,
+) -> dict[str, Any]:
+    if len(raw_events) > max_batch_size:
+        raise AppError(
+            413,
+            "batch_too_large",
+            f"The batch has {len(raw_events)} events; MAX_BATCH_SIZE is {max_batch_size}. Split it.",
+        )
+    validated = validate_batch(raw_events, max_event_bytes=max_event_bytes)
+    result = WriteResult(0, 0)
+    if validated.events:
+        async with db.connection() as conn:
+            result = await write_events(conn, project_id=project_id, events=validated.events)
+    accepted = len(validated.events)
+    failed = len(raw_events) - accepted
+    if accepted == 0 and failed:
+        raise AppError(
+            422,
+            "no_valid_events",
+            f"None of the {failed} events is valid; see errors",
+            extra={"count": 0, "failed": failed, "errors": [e.as_dict() for e in validated.errors]},
+        )
+    return {
+        "status": "success" if failed == 0 else "partial",
+        "message": f"Ingested {accepted} events"
+        + (f", {failed} failed validation" if failed else "")
+        + (f", {result.duplicates} duplicates ignored" if result.duplicates else ""),
+        "count": accepted,
+        "failed": failed,
+        "duplicates": result.duplicates,
+        "errors": [e.as_dict() for e in validated.errors],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------------------------
+
+
+def _event_dict(row: Any) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "run_id": row.run_id,
+        "agent_name": row.agent_name,
+        "event_type": row.event_type,
+        "timestamp": row.timestamp,
+        "parent_run_id": row.parent_id,
+        "latency_ms": row.latency_ms,
+        "cost": row.cost,
+        "tokens_in": row.tokens_in,
+        "tokens_out": row.tokens_out,
+        "model": row.model,
+        "data": orjson.Fragment(row.data),
+    }
+
+
+async def list_agents(session: AsyncSession, *, project_ids: Sequence[int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": a.name,
+            "description": a.description,
+            "created_at": a.created_at,
+            "project_id": a.project_id,
+        }
+        for a in await repository.list_agents(session, project_ids=project_ids)
+    ]
+
+
+async def get_agent(
+    session: AsyncSession, *, project_ids: Sequence[int], name: str
+) -> dict[str, Any]:
+    agents = await repository.get_agents_by_name(session, project_ids=project_ids, name=name)
+    if not agents:
+        raise not_found("agent", repr(name))
+    runs = sum(a.total_runs for a in agents)
+    cost = sum(a.total_cost for a in agents)
+    return {
+        "name": name,
+        "description": agents[0].description,
+        "total_runs": runs,
+        "total_events": sum(a.total_events for a in agents),
+        "total_cost": cost,
+        "avg_cost": cost / runs if runs else 0.0,
+        "tokens_in": sum(a.tokens_in for a in agents),
+        "tokens_out": sum(a.tokens_out for a in agents),
+        "created_at": min(a.created_at for a in agents),
+        "project_id": agents[0].project_id,
+    }
+
+
+def run_dict(run: Any) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "agent_name": run.agent_name,
+        "environment": run.environment,
+        "status": run.status,
+        "total_duration_ms": run.total_duration_ms,
+        "total_cost": run.total_cost,
+        "tokens_in": run.tokens_in,
+        "tokens_out": run.tokens_out,
+        "event_count": run.event_count,
+        "error_count": run.error_count,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "run_metadata": run.run_metadata,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "project_id": run.project_id,
+    }
+
+
+async def list_agent_runs(
+    session: AsyncSession,
+    *,
+    project_ids: Sequence[int],
+    name: str,
+    status: str | None,
+    environment: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    if not await repository.get_agents_by_name(session, project_ids=project_ids, name=name):
+        raise not_found("agent", repr(name))
+    runs, total = await repository.list_runs(
+        session,
+        project_ids=project_ids,
+        agent_name=name,
+        status=status,
+        environment=environment,
+        limit=limit,
+        offset=offset,
+    )
+    return {
+        "agent_name": name,
+        "runs": [run_dict(r) for r in runs],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "has_more": offset + len(runs) < total,
+    }
+
+
+async def agent_metrics(
+    session: AsyncSession,
+    *,
+    project_ids: Sequence[int],
+    name: str,
+    period: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
+    agent = await get_agent(session, project_ids=project_ids, name=name)
+    statuses = await repository.run_status_counts(session, project_ids=project_ids, agent_name=name)
+    total_duration, avg_duration = await repository.run_duration_stats(
+        session, project_ids=project_ids, agent_name=name
+    )
+    series = await repository.list_agent_metrics(
+        session, project_ids=project_ids, agent_name=name, period=period, since=since, until=until
+    )
+    runs = agent["total_runs"]
+    return {
+        "agent_name": name,
+        "total_runs": runs,
+        "completed_runs": statuses.get("completed", 0),
+        "failed_runs": statuses.get("failed", 0),
+        "active_runs": statuses.get("active", 0),
+        "success_rate": statuses.get("completed", 0) / runs if runs else 0.0,
+        "total_events": agent["total_events"],
+        "total_cost": agent["total_cost"],
+        "avg_cost": agent["avg_cost"],
+        "total_tokens_in": agent["tokens_in"],
+        "total_tokens_out": agent["tokens_out"],
+        "total_duration_ms": total_duration,
+        "avg_duration_ms": avg_duration,
+        "period": period,
+        "series": [
+            {
+                "bucket_start": bucket,
+                "runs": int(runs_n or 0),
+                "events": int(events or 0),
+                "errors": int(errors or 0),
+                "cost": float(cost or 0.0),
+                "tokens_in": int(tin or 0),
+                "tokens_out": int(tout or 0),
+                "duration_ms": float(duration or 0.0),
+            }
+            for bucket, runs_n, events, errors, cost, tin, tout, duration in series
+        ],
+    }
+
+
+async def get_run(session: AsyncSession, *, project_ids: Sequence[int], run_id: str) -> Any:
+    run = await repository.get_run(session, project_ids=project_ids, run_id=run_id)
+    if run is None:
+        raise not_found("run", repr(run_id))
+    return run
+
+
+async def run_timeline(
+    session: AsyncSession, *, project_ids: Sequence[int], run_id: str
+) -> dict[str, Any]:
+    run = await get_run(session, project_ids=project_ids, run_id=run_id)
+    events = await repository.list_run_events(session, project_id=run.project_id, run_id=run_id)
+    return {
+        "run_id": run_id,
+        "agent_name": run.agent_name,
+        "event_count": len(events),
+        "events": [_event_dict(e) for e in events],
+    }
+
+
+def build_tree(rows: Sequence[Any]) -> tuple[list[int], list[list[int]], list[int], list[float]]:
+    """Roots, children lists, depths (roots = 1) and subtree costs; iterative, cycle-safe.
+
+    An event whose parent is missing (or itself) is a root. Each event has one parent, so a walk
+    from the roots never revisits a node; events left unreached sit on a parent cycle: each such
+    component is broken at its first event, which becomes a root. No event is ever dropped.
+    """
+    n = len(rows)
+    index = {row.event_id: i for i, row in enumerate(rows)}
+    parent = [-1] * n
+    children: list[list[int]] = [[] for _ in range(n)]
+    roots: list[int] = []
+    for i, row in enumerate(rows):
+        p = index.get(row.parent_id, -1) if row.parent_id else -1
+        if p < 0 or p == i:
+            roots.append(i)
+        else:
+            parent[i] = p
+            children[p].append(i)
+    depth = [0] * n
+    order: list[int] = []
+
+    def walk(start: int) -> None:
+        depth[start] = 1
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            kids = children[node]
+            if kids:
+                level = depth[node] + 1
+                for kid in kids:
+                    depth[kid] = level
+                stack.extend(reversed(kids))
+
+    for root in roots:
+        walk(root)
+    if len(order) < n:
+        for i in range(n):
+            if depth[i] == 0:
+                children[parent[i]].remove(i)
+                parent[i] = -1
+                roots.append(i)
+                walk(i)
+    cost = [float(row.cost or 0.0) for row in rows]
+    for node in reversed(order):
+        p = parent[node]
+        if p >= 0:
+            cost[p] += cost[node]
+    return roots, children, depth, cost
+
+
+async def run_trace_json(
+    session: AsyncSession, *, project_ids: Sequence[int], run_id: str
+) -> bytes:
+    """The execution tree as JSON bytes, written iteratively (a 1,000-deep chain is fine)."""
+    run = await get_run(session, project_ids=project_ids, run_id=run_id)
+    rows = await repository.list_run_events(session, project_id=run.project_id, run_id=run_id)
+    roots, children, depth, cost = build_tree(rows)
+    dumps = orjson.dumps
+    utc_z = orjson.OPT_UTC_Z
+    fragment = orjson.Fragment
+    out: list[bytes] = [b"["]
+    close = -1
+    # Pre-order walk with explicit close markers; ``first`` tracks comma placement per level.
+    stack: list[int] = list(reversed(roots))
+    first = [True]
+    while stack:
+        node = stack.pop()
+        if node == close:
+            out.append(b"]}")
+            first.pop()
+            continue
+        if first[-1]:
+            first[-1] = False
+        else:
+            out.append(b",")
+        row = rows[node]
+        head = dumps(
+            {
+                "event_id": row.event_id,
+                "event_type": row.event_type,
+                "timestamp": row.timestamp,
+                "parent_run_id": row.parent_id,
+                "depth": depth[node],
+                "latency_ms": row.latency_ms,
+                "cost": row.cost,
+                "total_cost": cost[node],
+                "data": fragment(row.data),
+            },
+            option=utc_z,
+        )
+        out.append(head[:-1])
+        kids = children[node]
+        if kids:
+            out.append(b',"children":[')
+            first.append(True)
+            stack.append(close)
+            stack.extend(reversed(kids))
+        else:
+            out.append(b',"children":[]}')
+    out.append(b"]")
+    header = orjson.dumps(
+        {
+            "run_id": run_id,
+            "agent_name": run.agent_name,
+            "status": run.status,
+            "event_count": len(rows),
+            "total_cost": run.total_cost,
+            "total_duration_ms": run.total_duration_ms,
+        }
+    )
+    return header[:-1] + b',"execution_tree":' + b"".join(out) + b"}"
+
+
+async def event_children(
+    session: AsyncSession, *, project_ids: Sequence[int], event_id: str
+) -> dict[str, Any]:
+    event = await repository.get_event(session, project_ids=project_ids, event_id=event_id)
+    if event is None:
+        raise not_found("event", repr(event_id))
+    rows = await repository.list_children(session, project_id=event.project_id, parent_id=event_id)
+    return {
+        "event_id": event_id,
+        "run_id": event.run_id,
+        "children": [_event_dict(r) for r in rows],
+        "count": len(rows),
+    }
+
+
+async def metrics_summary(
+    session: AsyncSession, *, project_ids: Sequence[int], top: int = 5
+) -> dict[str, Any]:
+    totals = await repository.agent_totals(session, project_ids=project_ids)
+    total_duration, _ = await repository.run_duration_stats(session, project_ids=project_ids)
+    runs = totals["total_runs"]
+    return {
+        **totals,
+        "avg_cost_per_run": totals["total_cost"] / runs if runs else 0.0,
+        "total_duration_hours": total_duration / 3_600_000,
+        "top_agents_by_cost": [
+            {"agent_name": name, "cost": float(value)}
+            for name, value in await repository.top_agents(
+                session, project_ids=project_ids, by="cost", limit=top
+            )
+        ],
+        "top_agents_by_runs": [
+            {"agent_name": name, "runs": int(value)}
+            for name, value in await repository.top_agents(
+                session, project_ids=project_ids, by="runs", limit=top
+            )
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Web analytics (seed 003): /collect, the tracking script and the statistics API."""

@@ -1,0 +1,304 @@
+"""All SQL of web analytics collection: salts, visits, events, rollups, recent events.
+
+Statistics queries live in :mod:`gati.web.stats_repository`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, delete, select, tuple_, union, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gati.db.dialect import excluded, insert_ignore, upsert
+from gati.db.engine import Dialect
+from gati.db.types import sqlite_timestamp
+from gati.projects.models import Project
+from gati.web.dialect import advisory_xact_locks
+from gati.web.models import WebEvent, WebRollupHourly, WebSalt, WebSession
+
+EVENTS: Table = WebEvent.__table__  # type: ignore[assignment]
+SESSIONS: Table = WebSession.__table__  # type: ignore[assignment]
+ROLLUPS: Table = WebRollupHourly.__table__  # type: ignore[assignment]
+SALTS: Table = WebSalt.__table__  # type: ignore[assignment]
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "project_id", "id", "event_type", "timestamp", "received_at", "session_id", "visitor_id",
+    "visitor_key", "url", "path", "hostname", "referrer", "title", "source", "utm_source",
+    "utm_medium", "utm_campaign", "utm_term", "utm_content", "browser", "browser_version", "os",
+    "os_version", "device", "country", "ip", "is_bot", "properties", "raw",
+)  # fmt: skip
+_TIME_COLUMNS = ("timestamp", "received_at")
+SESSION_FIELDS: tuple[str, ...] = (
+    "project_id", "id", "visitor_id", "visitor_key", "started_at", "last_seen_at", "duration",
+    "pageviews", "events", "entry_page", "exit_page", "hostname", "referrer", "source",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "browser", "os",
+    "device", "country", "is_bot",
+)  # fmt: skip
+SESSION_MUTABLE = (
+    "started_at", "last_seen_at", "duration", "pageviews", "events", "entry_page", "exit_page",
+)  # fmt: skip
+ROLLUP_COUNTERS = ("pageviews", "events", "visits", "bounces", "duration")
+
+# PostgreSQL types of the columns, for the array parameters of the one-statement batch write.
+_PG_TYPES: dict[str, str] = {
+    "project_id": "int", "visitor_key": "bigint", "timestamp": "timestamptz",
+    "received_at": "timestamptz", "started_at": "timestamptz", "last_seen_at": "timestamptz",
+    "hour": "timestamptz", "duration": "bigint", "pageviews": "bigint", "events": "bigint",
+    "visits": "bigint", "bounces": "bigint", "is_bot": "bool", "properties": "text",
+    "raw": "text",
+}  # fmt: skip
+_JSON_COLUMNS = ("properties", "raw")
+
+
+def _unnest(columns: Sequence[str], first: int) -> str:
+    """``SELECT`` of ``columns`` from array parameters ``$first...`` (JSON passed as text)."""
+    params = ", ".join(
+        f"${first + n}::{_PG_TYPES.get(name, 'text')}[]" for n, name in enumerate(columns)
+    )
+    selected = ", ".join(f"{name}::jsonb" if name in _JSON_COLUMNS else name for name in columns)
+    return f"SELECT {selected} FROM unnest({params}) AS t({', '.join(columns)})"
+
+
+def _pg_write_statement() -> str:
+    """Events, visits and rollups in ONE statement (data-modifying CTEs): one round trip."""
+    events_at = 1
+    visits_at = events_at + len(EVENT_COLUMNS)
+    rollups_at = visits_at + len(SESSION_FIELDS)
+    rollup_columns = ("project_id", "hour", *ROLLUP_COUNTERS)
+    visit_updates = ", ".join(f"{name} = excluded.{name}" for name in SESSION_MUTABLE)
+    rollup_updates = ", ".join(
+        f"{name} = web_rollup_hourly.{name} + excluded.{name}" for name in ROLLUP_COUNTERS
+    )
+    return (
+        f"WITH new_events AS (INSERT INTO web_events ({', '.join(EVENT_COLUMNS)}) "
+        f"{_unnest(EVENT_COLUMNS, events_at)}), "
+        f"visits AS (INSERT INTO web_sessions ({', '.join(SESSION_FIELDS)}) "
+        f"{_unnest(SESSION_FIELDS, visits_at)} "
+        f"ON CONFLICT (project_id, id) DO UPDATE SET {visit_updates}), "
+        f"rollups AS (INSERT INTO web_rollup_hourly ({', '.join(rollup_columns)}) "
+        f"{_unnest(rollup_columns, rollups_at)} "
+        f"ON CONFLICT (project_id, hour) DO UPDATE SET {rollup_updates}) "
+        "SELECT 1"
+    )
+
+
+_PG_WRITE = _pg_write_statement()
+_PG_LOAD_VISITS = (
+    f"SELECT {', '.join(SESSION_FIELDS)} FROM web_sessions "
+    "WHERE (project_id, visitor_id) IN (SELECT * FROM unnest($1::int[], $2::text[])) "
+    "AND last_seen_at >= $3 "
+    f"UNION SELECT {', '.join(SESSION_FIELDS)} FROM web_sessions "
+    "WHERE (project_id, id) IN (SELECT * FROM unnest($4::int[], $5::text[]))"
+)
+_PG_EXISTING_EVENTS = (
+    "SELECT project_id, id FROM web_events "
+    "WHERE (project_id, id) IN (SELECT * FROM unnest($1::int[], $2::text[]))"
+)
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside the transaction ``conn`` has begun (the
+    writer's first statement, :func:`lock_keys`, goes through SQLAlchemy and begins it)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+def _dialect(conn: AsyncConnection) -> Dialect:
+    name = conn.dialect.name
+    if name not in ("sqlite", "postgresql"):
+        raise AssertionError(name)
+    return name  # type: ignore[return-value]
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+
+async def update_project_settings(
+    session: AsyncSession, *, project_id: int, settings: dict[str, Any]
+) -> None:
+    await session.execute(update(Project).where(Project.id == project_id).values(settings=settings))
+
+
+# --- salts -----------------------------------------------------------------------------------
+
+
+async def get_salts(conn: AsyncConnection, days: Iterable[date]) -> dict[date, bytes]:
+    rows = await conn.execute(select(WebSalt.day, WebSalt.salt).where(WebSalt.day.in_(list(days))))
+    return {row.day: bytes(row.salt) for row in rows}
+
+
+async def insert_salt(conn: AsyncConnection, *, day: date, salt: bytes, now: datetime) -> None:
+    stmt = insert_ignore(_dialect(conn), SALTS, index_elements=["day"])
+    await conn.execute(stmt, [{"day": day, "salt": salt, "created_at": now}])
+
+
+async def delete_salts_before(conn: AsyncConnection, day: date) -> None:
+    await conn.execute(delete(WebSalt).where(WebSalt.day < day))
+
+
+# --- visits ----------------------------------------------------------------------------------
+
+
+async def lock_keys(conn: AsyncConnection, keys: Sequence[int]) -> None:
+    statement = advisory_xact_locks(_dialect(conn), keys)
+    if statement is not None and keys:
+        await conn.execute(statement)
+
+
+async def load_visits(
+    conn: AsyncConnection,
+    *,
+    visitors: Sequence[tuple[int, str]],
+    sessions: Sequence[tuple[int, str]],
+    since: datetime,
+) -> list[dict[str, Any]]:
+    """In one query: the visits of ``visitors`` (``(project_id, visitor_id)``) seen since
+    ``since`` and the visits named by ``sessions`` (``(project_id, id)``)."""
+    if not visitors and not sessions:
+        return []
+    if _dialect(conn) == "postgresql":
+        driver = await _driver(conn)
+        records = await driver.fetch(
+            _PG_LOAD_VISITS,
+            [p for p, _ in visitors],
+            [v for _, v in visitors],
+            since,
+            [p for p, _ in sessions],
+            [s for _, s in sessions],
+        )
+        return [dict(record) for record in records]
+    columns = [SESSIONS.c[name] for name in SESSION_FIELDS]
+    parts = []
+    if visitors:
+        parts.append(
+            select(*columns).where(
+                tuple_(SESSIONS.c.project_id, SESSIONS.c.visitor_id).in_(list(visitors)),
+                SESSIONS.c.last_seen_at >= since,
+            )
+        )
+    if sessions:
+        parts.append(
+            select(*columns).where(tuple_(SESSIONS.c.project_id, SESSIONS.c.id).in_(list(sessions)))
+        )
+    stmt = parts[0] if len(parts) == 1 else union(*parts)
+    return [dict(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def existing_event_ids(
+    conn: AsyncConnection, keys: Sequence[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """Which of ``keys`` (``(project_id, id)``) are stored events."""
+    if not keys:
+        return set()
+    if _dialect(conn) == "postgresql":
+        driver = await _driver(conn)
+        records = await driver.fetch(
+            _PG_EXISTING_EVENTS, [p for p, _ in keys], [i for _, i in keys]
+        )
+    else:
+        records = await conn.execute(
+            select(EVENTS.c.project_id, EVENTS.c.id).where(
+                tuple_(EVENTS.c.project_id, EVENTS.c.id).in_(list(keys))
+            )
+        )
+    return {(int(r[0]), str(r[1])) for r in records}
+
+
+def _json(value: Any) -> str | None:
+    return orjson.dumps(value).decode() if value is not None else None
+
+
+async def write_batch(
+    conn: AsyncConnection,
+    *,
+    events: Sequence[dict[str, Any]],
+    visits: Sequence[dict[str, Any]],
+    rollups: Sequence[dict[str, Any]],
+) -> None:
+    """Insert ``events`` (new ones: the caller has checked client ids under their locks),
+    insert or update ``visits`` (counters and bounds computed by the caller under the visitors'
+    locks; the attribution of an existing visit, its first event's, never changes) and add
+    ``rollups`` (``project_id``, ``hour`` and increments of :data:`ROLLUP_COUNTERS`, sorted by
+    key). PostgreSQL: one statement; SQLite: one ``executemany`` per table."""
+    if not events and not visits and not rollups:
+        return
+    if _dialect(conn) == "postgresql":
+        args: list[list[Any]] = []
+        for name in EVENT_COLUMNS:
+            if name in _JSON_COLUMNS:
+                args.append([_json(row[name]) for row in events])
+            else:
+                args.append([row[name] for row in events])
+        args.extend([row[name] for row in visits] for name in SESSION_FIELDS)
+        args.extend(
+            [row[name] for row in rollups] for name in ("project_id", "hour", *ROLLUP_COUNTERS)
+        )
+        driver = await _driver(conn)
+        await driver.execute(_PG_WRITE, *args)
+        return
+    if events:
+        records = []
+        for row in events:
+            values = []
+            for name in EVENT_COLUMNS:
+                value = row[name]
+                if name in _TIME_COLUMNS:
+                    value = sqlite_timestamp(value)
+                elif name in _JSON_COLUMNS:
+                    value = _json(value)
+                values.append(value)
+            records.append(tuple(values))
+        await conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, records)
+    if visits:
+        stmt = upsert(
+            "sqlite",
+            SESSIONS,
+            index_elements=["project_id", "id"],
+            set_={name: excluded(name) for name in SESSION_MUTABLE},
+        )
+        await conn.execute(stmt, list(visits))
+    if rollups:
+        stmt = upsert(
+            "sqlite",
+            ROLLUPS,
+            index_elements=["project_id", "hour"],
+            set_={name: ROLLUPS.c[name] + excluded(name) for name in ROLLUP_COUNTERS},
+        )
+        await conn.execute(stmt, list(rollups))
+
+
+_SQLITE_INSERT_EVENTS = (
+    f"INSERT INTO web_events ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+async def list_recent(
+    session: AsyncSession, *, project_ids: Sequence[int], limit: int
+) -> list[tuple[WebEvent, str]]:
+    if not project_ids:
+        return []
+    stmt = (
+        select(WebEvent, Project.slug)
+        .join(Project, Project.id == WebEvent.project_id)
+        .where(WebEvent.project_id.in_(list(project_ids)))
+        .order_by(WebEvent.timestamp.desc(), WebEvent.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def count_events(conn: AsyncConnection, *, project_id: int) -> int:
+    from sqlalchemy import func
+
+    result = await conn.execute(
+        select(func.count()).select_from(EVENTS).where(EVENTS.c.project_id == project_id)
+    )
+    return int(result.scalar_one())

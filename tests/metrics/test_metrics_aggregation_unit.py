@@ -1,0 +1,172 @@
+"""Mergeable summaries, percentile sketches and the rollup/raw query plan."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gati.metrics.aggregation import (
+    Sketch,
+    Summary,
+    TooManyBuckets,
+    bucket_results,
+    exact_percentile,
+    parse_functions,
+    plan_query,
+)
+from gati.metrics.buckets import HOUR, get_zone
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_summary_exact_functions() -> None:
+    summary = Summary.of([3.0, -1.0, 10.0, 4.0])
+    assert summary.result(["count", "sum", "avg", "min", "max"]) == {
+        "count": 4,
+        "sum": 16.0,
+        "avg": 4.0,
+        "min": -1.0,
+        "max": 10.0,
+    }
+
+
+def test_empty_summary_has_nulls_but_zero_count() -> None:
+    assert Summary().result(["count", "sum", "avg", "p95"]) == {
+        "count": 0,
+        "sum": 0.0,
+        "avg": None,
+        "p95": None,
+    }
+
+
+@pytest.mark.parametrize("q,name", [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")])
+def test_merged_sketch_percentile_within_one_percent(q: float, name: str) -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1.2) for _ in range(20_000)] + [-5.0, 0.0]
+    parts = [values[i::7] for i in range(7)]
+    merged = Summary(sketch=Sketch())
+    for part in parts:
+        stored = Summary.of(part)
+        assert stored.sketch is not None
+        # Through the storage format, as the rollup table holds it.
+        merged.merge_parts(
+            stored.count,
+            stored.sum,
+            stored.min,
+            stored.max,
+            Sketch.from_bytes(stored.sketch.to_bytes()),
+        )
+    got = merged.result([name])[name]
+    truth = exact_percentile(values, q)
+    assert got is not None
+    assert abs(got - truth) <= 0.0101 * abs(truth)
+    assert merged.count == len(values)
+
+
+def test_percentiles_of_negative_and_zero_values_and_clamped_to_range() -> None:
+    summary = Summary.of([-100.0, -10.0, 0.0, 0.0, 1.0])
+    result = summary.result(["p50", "p99"])
+    assert result["p50"] == 0.0
+    assert result["p99"] == 0.0  # rank floor(0.99 * 4) = 3 of the sorted values
+    assert Summary.of([float(v) for v in range(1, 102)]).result(["p99"])["p99"] == pytest.approx(
+        100.0, rel=0.01
+    )
+    single = Summary.of([42.0])
+    assert single.result(["p50", "p99"]) == {"p50": 42.0, "p99": 42.0}
+
+
+def test_sketch_bytes_round_trip_and_unknown_format() -> None:
+    sketch = Sketch()
+    for value in (1.5, -2.0, 0.0, 1e9, 1e-9):
+        sketch.add(value)
+    again = Sketch.from_bytes(sketch.to_bytes())
+    assert again == sketch
+    assert again.count == 5
+    with pytest.raises(ValueError, match="format"):
+        Sketch.from_bytes(b"[99,0,[],[]]")
+
+
+def test_parse_functions() -> None:
+    assert parse_functions(["avg", "p95, max", "avg"]) == ["avg", "p95", "max"]
+    with pytest.raises(ValueError, match="p42"):
+        parse_functions(["p42"])
+
+
+def test_plan_uses_hour_rollups_for_whole_hours_and_raw_for_edges() -> None:
+    tz = get_zone("UTC")
+    plan = plan_query(utc(2024, 1, 1, 0, 30), utc(2024, 1, 2, 5, 15), "day", tz, max_buckets=100)
+    assert plan.rollup_ranges == [(utc(2024, 1, 1, 1), utc(2024, 1, 2, 5))]
+    assert plan.raw_ranges == [
+        (utc(2024, 1, 1, 0, 30), utc(2024, 1, 1, 1)),
+        (utc(2024, 1, 2, 5), utc(2024, 1, 2, 5, 15)),
+    ]
+    assert len(plan.buckets) == 2
+
+
+def test_plan_reads_raw_points_for_hours_cut_by_half_hour_zone_boundaries() -> None:
+    tz = get_zone("Asia/Kolkata")
+    plan = plan_query(utc(2024, 1, 1), utc(2024, 1, 4), "day", tz, max_buckets=100)
+    # Local midnight is 18:30 UTC: the 18:00 UTC hour of each day is read raw.
+    assert (utc(2024, 1, 1, 18), utc(2024, 1, 1, 19)) in plan.raw_ranges
+    covered = sum(((h - lo) for lo, h in plan.rollup_ranges + plan.raw_ranges), timedelta())
+    assert covered == timedelta(days=3)
+    for low, high in plan.rollup_ranges:
+        hour = low
+        while hour < high:
+            index = plan.bucket_index(hour)
+            assert index is not None
+            start, end = plan.buckets[index]
+            assert start <= hour and hour + HOUR <= end
+            hour += HOUR
+
+
+def test_plan_minute_buckets_read_raw_only() -> None:
+    plan = plan_query(
+        utc(2024, 1, 1), utc(2024, 1, 1, 2), "minute", get_zone("UTC"), max_buckets=200
+    )
+    assert plan.rollup_ranges == []
+    assert plan.raw_ranges == [(utc(2024, 1, 1), utc(2024, 1, 1, 2))]
+    assert len(plan.buckets) == 120
+
+
+def test_plan_refuses_too_many_buckets_and_empty_range() -> None:
+    with pytest.raises(TooManyBuckets):
+        plan_query(utc(2024, 1, 1), utc(2024, 2, 1), "minute", get_zone("UTC"), max_buckets=1000)
+    with pytest.raises(ValueError):
+        plan_query(utc(2024, 1, 1), utc(2024, 1, 1), "hour", get_zone("UTC"), max_buckets=10)
+
+
+def test_bucket_results_label_in_zone_and_include_empty_buckets() -> None:
+    tz = get_zone("America/New_York")
+    plan = plan_query(utc(2024, 11, 3, 4), utc(2024, 11, 3, 8), "hour", tz, max_buckets=10)
+    index = plan.bucket_index(utc(2024, 11, 3, 6, 10))
+    assert index is not None
+    rows = bucket_results(plan, {index: Summary.of([2.0, 4.0])}, ["count", "avg"], tz)
+    assert [row["start"] for row in rows] == [
+        "2024-11-03T00:00:00-04:00",
+        "2024-11-03T01:00:00-04:00",
+        "2024-11-03T01:00:00-05:00",
+        "2024-11-03T02:00:00-05:00",
+    ]
+    assert rows[2]["count"] == 2 and rows[2]["avg"] == 3.0
+    assert rows[0] == {
+        "start": "2024-11-03T00:00:00-04:00",
+        "end": "2024-11-03T01:00:00-04:00",
+        "count": 0,
+        "avg": None,
+    }
+    assert plan.bucket_index(utc(2024, 11, 3, 8)) is None
+
+
+def test_one_pass_quantiles_match_ddsketch() -> None:
+    rng = random.Random(3)
+    sketch = Sketch()
+    for _ in range(5000):
+        sketch.add(rng.choice([-1, 1]) * rng.lognormvariate(1, 2) if rng.random() > 0.05 else 0.0)
+    qs = [0.0, 0.01, 0.05, 0.5, 0.95, 0.99, 1.0]
+    assert sketch.quantiles(qs) == [sketch.quantile(q) for q in qs]
+    assert Sketch().quantiles([0.5]) == [None]
