@@ -22,4 +22,7 @@ def make_app() -> FastAPI:
         await request.body()  # read the upload like the real endpoint does, then do nothing
         return Response(NOOP_BODY, status_code=201, media_type="application/json")
 
+    # Matched first: a route added last is tried after every other route of the app, which
+    # would make the baseline slower than it is (and the ratio look better than it is).
+    app.router.routes.insert(0, app.router.routes.pop())
     return app

@@ -28,6 +28,8 @@ DB = "gati_bench_queries"
 LOAD_SQL = [
     """INSERT INTO projects (id, slug, name, public_key, settings, created_at, updated_at)
        VALUES (1, 'bench', 'bench', 'pk_bench', '{}', now(), now())""",
+    # the server creates its default project at start: keep the id sequence ahead of id 1
+    "SELECT setval(pg_get_serial_sequence('projects', 'id'), 1)",
     """INSERT INTO trace_events (project_id, event_id, run_id, agent_name, event_type, timestamp,
            parent_id, latency_ms, cost, tokens_in, tokens_out, model, data, created_at)
        SELECT 1, 'e' || g, 'run-' || (g / 100), 'agent-' || ((g / 100) % 20),

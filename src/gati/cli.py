@@ -96,6 +96,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        ws_per_message_deflate=settings.live_ws_compression,
     )
 
 

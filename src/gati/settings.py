@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     live_queue_size: int = 1000
     # A WebSocket re-checks that its token's session is not revoked this often (seconds).
     live_revalidate_seconds: float = 30.0
+    # Accept permessage-deflate on WebSockets (`gati serve`). Off: live frames are small JSON,
+    # and compressing each frame once per connection is most of the cost of a fan-out.
+    live_ws_compression: bool = False
     # Largest number of buckets one aggregate request may return.
     metrics_max_buckets: int = 10_000
     # --- exports (seed 003; docs/exports.md) ---

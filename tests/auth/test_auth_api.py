@@ -139,8 +139,11 @@ async def test_login_takes_as_long_for_unknown_emails(prod: Any) -> None:
         assert response.status_code == 401
         return time.perf_counter() - start
 
-    known = [await timed(user["email"]) for _ in range(4)]
-    unknown = [await timed(unique_email()) for _ in range(4)]
+    known: list[float] = []
+    unknown: list[float] = []
+    for _ in range(5):  # interleaved, so that a burst of load on the machine hits both
+        known.append(await timed(user["email"]))
+        unknown.append(await timed(unique_email()))
     # Without the dummy verification an unknown email answers ~20x faster.
     assert statistics.median(unknown) > 0.6 * statistics.median(known), (known, unknown)
 

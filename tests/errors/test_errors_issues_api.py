@@ -254,3 +254,78 @@ async def test_dsn_in_the_api(make_app: Any, make_project: Any) -> None:
             data["dsn"]
             == f"https://{project['public_key']}@errors.example.com/gati/{project['id']}"
         )
+
+
+async def test_error_settings_drive_retention_and_rate_limit(
+    make_app: Any, make_project: Any, db: Any, production_settings: dict[str, Any]
+) -> None:
+    from gati.errors import service
+    from gati.settings import Settings
+
+    project = await make_project("settings-a", settings={"timezone": "Europe/Paris"})
+    other = await make_project("settings-b")
+    owner = {"Authorization": f"Bearer {project['secret_key']}"}
+    url = f"/api/v1/projects/{project['id']}/error-settings"
+    async with make_app(**production_settings, errors_retention_days=90) as client:
+        data = (await client.get(url, headers=owner)).json()
+        assert data["retention_days"] == 90 and data["retention_days_is_default"] is True
+        assert data["rate_limit"] == "100/second;burst=1000" and data["rate_limit_is_default"]
+
+        r = await client.patch(url, json={"retention_days": 0}, headers=owner)
+        assert r.status_code == 422
+        r = await client.patch(url, json={"rate_limit": "lots"}, headers=owner)
+        assert r.status_code == 422 and "rate_limit" in r.json()["detail"]
+        # another project's key can neither read nor change them
+        other_key = {"Authorization": f"Bearer {other['secret_key']}"}
+        assert (await client.get(url, headers=other_key)).status_code == 404
+        r = await client.patch(url, json={"retention_days": 1}, headers=other_key)
+        assert r.status_code == 404
+
+        r = await client.patch(
+            url, json={"retention_days": 5, "rate_limit": "1/minute"}, headers=owner
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["retention_days"] == 5 and r.json()["rate_limit"] == "1/minute"
+
+        # the new limit applies at once (the key cache was cleared)
+        statuses = []
+        for age_days in (1, 9):
+            ts = datetime.now(UTC) - timedelta(days=age_days)
+            r = await client.post(
+                f"/api/{project['id']}/envelope/",
+                content=envelope(_exc("ValueError", "x", "f", ts)),
+                headers=auth(project["public_key"]),
+            )
+            statuses.append(r.status_code)
+        assert statuses == [200, 429] and "X-Sentry-Rate-Limits" in r.headers
+
+        r = await client.patch(url, json={"rate_limit": "off"}, headers=owner)
+        assert r.json()["rate_limit"] is None and r.json()["rate_limit_is_default"] is False
+        ts = datetime.now(UTC) - timedelta(days=9)
+        r = await client.post(
+            f"/api/{project['id']}/envelope/",
+            content=envelope(_exc("ValueError", "x", "f", ts)),
+            headers=auth(project["public_key"]),
+        )
+        assert r.status_code == 200
+
+        # retention uses the project's 5 days: the 9-day-old event goes, the issue stays right
+        deleted = await service.apply_retention(
+            db, settings=Settings(database_url=db.url, errors_retention_days=90)
+        )
+        assert deleted.get(project["id"]) == 1
+        issue = (
+            await client.get(f"/api/v1/projects/{project['id']}/issues", headers=owner)
+        ).json()["items"][0]
+        assert issue["event_count"] == 1 and issue["times_seen"] == 2
+
+        # null returns to the default; other keys of the project's settings are untouched
+        r = await client.patch(
+            url, json={"retention_days": None, "rate_limit": None}, headers=owner
+        )
+        assert r.json()["retention_days"] == 90 and r.json()["rate_limit_is_default"] is True
+    async with db.read_session() as session:
+        from gati.projects.service import get_project
+
+        stored = await get_project(session, str(project["id"]))
+    assert stored is not None and stored.settings == {"timezone": "Europe/Paris"}

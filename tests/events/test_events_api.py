@@ -481,9 +481,7 @@ async def test_user_tokens_write_to_the_personal_project_and_read_only_their_own
     assert len(await _stored(db, Event.project_id == personal)) == 1
 
 
-async def test_a_failing_live_publish_does_not_fail_a_committed_event(
-    client: Any, db: Any
-) -> None:
+async def test_a_failing_live_publish_does_not_fail_a_committed_event(client: Any, db: Any) -> None:
     """The live fan-out (Redis in production) failing after the commit is logged; the event is
     stored and acknowledged, so a client never retries an event that was stored."""
 
@@ -504,3 +502,36 @@ async def test_a_failing_live_publish_does_not_fail_a_committed_event(
     assert single.status_code == 201, single.text
     assert batch.status_code == 200, batch.text
     assert {r.id for r in await _stored(db)} == {"p-1", "p-2"}
+
+
+async def test_shared_path_credentials_in_production(
+    make_app: Any, production_settings: dict[str, Any], make_project: Any, db: Any
+) -> None:
+    """Product events need a credential header; a seed-002 report may instead carry its
+    project's public key as ``project_key`` (the error-tracking service checks it)."""
+    project = await make_project("reports")
+    async with make_app(**production_settings) as client:
+        event = await client.post(E, json={"event_type": "x"})
+        assert event.status_code == 401 and error_code(event) == "authentication_required"
+        report = await client.post(
+            E, json={"project_key": project["public_key"], "message": "boom"}
+        )
+        assert report.status_code == 201, report.text
+        assert set(report.json()) == {"id", "timestamp", "message"}
+        anonymous = await client.post(E, json={"project_key": "reports", "message": "boom"})
+        assert anonymous.status_code == 401
+    assert await _stored(db) == []
+
+
+async def test_documented_response_shapes_match_the_answers(client: Any) -> None:
+    """The OpenAPI models of the events answers list exactly the fields that are sent."""
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    single = await client.post(E, json={"event_type": "x"})
+    batch = await client.post(f"{E}/batch", json=[{"event_type": "x"}, {}])
+    page = await client.get(E)
+    one = await client.get(f"{E}/{single.json()['id']}")
+    assert set(single.json()) == set(schemas["EventAccepted"]["properties"])
+    assert set(batch.json()) == set(schemas["EventBatchResult"]["properties"])
+    assert set(batch.json()["errors"][0]) == set(schemas["ItemError"]["properties"])
+    assert set(page.json()) == set(schemas["EventPage"]["properties"])
+    assert set(one.json()) == set(schemas["EventRead"]["properties"])

@@ -31,6 +31,7 @@ from gati.db import dialect as d
 from gati.db.bulk import insert_new_returning
 from gati.db.types import sqlite_timestamp, utcnow
 from gati.errors.models import ErrorEvent, Issue, IssueValue
+from gati.projects.models import Project
 
 _CHUNK = 500
 _issues = cast(Table, Issue.__table__)
@@ -478,3 +479,31 @@ async def projects_with_events_before(conn: AsyncConnection, *, cutoff: datetime
 async def list_project_ids_with_errors(conn: AsyncConnection) -> list[int]:
     result = await conn.execute(select(_issues.c.project_id).distinct())
     return [row[0] for row in result]
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-project error settings (keys of projects.settings)
+# ---------------------------------------------------------------------------------------------
+
+
+async def merge_project_settings(
+    session: AsyncSession, *, project_id: int, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Set (or, for ``None``, remove) keys of the project's settings, leaving the other keys
+    (web analytics, ...) alone. The row is locked first (PostgreSQL; SQLite has one writer), so
+    a concurrent change of another key is not lost. Returns the new settings (None: no project)."""
+    current = (
+        await session.execute(
+            select(Project.settings).where(Project.id == project_id).with_for_update()
+        )
+    ).first()
+    if current is None:
+        return None
+    merged = dict(current[0] or {})
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    await session.execute(update(Project).where(Project.id == project_id).values(settings=merged))
+    return merged

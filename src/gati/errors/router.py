@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from starlette.responses import Response
@@ -22,6 +22,8 @@ from gati.errors.schemas import (
     DsnRead,
     ErrorEventPage,
     ErrorEventRead,
+    ErrorSettingsRead,
+    ErrorSettingsUpdate,
     IssuePage,
     IssueRead,
     IssueUpdate,
@@ -32,6 +34,9 @@ from gati.json import ORJSONResponse
 from gati.projects.service import get_project
 from gati.ratelimit.limiter import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gati.settings import Settings
+
+if TYPE_CHECKING:
+    from gati.projects.models import Project
 
 SWITCH_INTERVAL = 0.0005
 GC_THRESHOLD0 = 10_000
@@ -205,6 +210,63 @@ async def project_dsn(
         )
     base = settings.public_url or str(request.base_url)
     return ORJSONResponse(service.dsn_for(found, base_url=base))
+
+
+async def _readable_project(session: ReadSessionDep, principal: Reader, project: str) -> Project:
+    found = await get_project(session, project)
+    if found is None or not principal.may_read(found.id):
+        raise AppError(
+            404,
+            "project_not_found",
+            f"Project {project} does not exist or is not visible to these credentials",
+        )
+    return found
+
+
+@router.get(
+    "/projects/{project}/error-settings",
+    response_model=ErrorSettingsRead,
+    summary="Error retention and rate limit of a project",
+)
+async def get_error_settings(
+    project: str, session: ReadSessionDep, principal: Reader, settings: SettingsDep
+) -> Response:
+    found = await _readable_project(session, principal, project)
+    return ORJSONResponse(
+        await service.get_error_settings(session, project=found, settings=settings)
+    )
+
+
+@router.patch(
+    "/projects/{project}/error-settings",
+    response_model=ErrorSettingsRead,
+    summary="Change error retention (days) or rate limit; null returns to the default",
+)
+async def update_error_settings(
+    project: str,
+    update: ErrorSettingsUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    settings: SettingsDep,
+) -> Response:
+    found = await get_project(session, project)
+    if found is None or not principal.may_read(found.id):
+        raise AppError(
+            404,
+            "project_not_found",
+            f"Project {project} does not exist or is not visible to these credentials",
+        )
+    return ORJSONResponse(
+        await service.update_error_settings(
+            session,
+            principal=principal,
+            project=found,
+            changes=update.model_dump(exclude_unset=True),
+            settings=settings,
+            runtime=getattr(request.app.state, "errors", None),
+        )
+    )
 
 
 @router.get("/issues/{issue_id}", response_model=IssueRead, summary="Get an issue")

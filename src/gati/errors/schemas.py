@@ -134,7 +134,9 @@ class DsnRead(BaseModel):
 
 class ErrorSettingsRead(BaseModel):
     project_id: int
-    retention_days: int = Field(description="Days error events are kept (this project's or the default)")
+    retention_days: int = Field(
+        description="Days error events are kept (this project's or the default)"
+    )
     retention_days_is_default: bool
     rate_limit: str | None = Field(
         description="Events per project, 'COUNT/second|minute|hour[;burst=N]'; null: unlimited"

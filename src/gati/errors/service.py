@@ -829,12 +829,88 @@ async def get_error_event(
 
 
 # ---------------------------------------------------------------------------------------------
+# Per-project error settings: retention and rate limit
+# ---------------------------------------------------------------------------------------------
+
+
+def error_settings_dict(
+    project_id: int, project_settings: Mapping[str, Any], settings: Settings
+) -> dict[str, Any]:
+    own_limit = project_settings.get("error_rate_limit")
+    limit = own_limit if own_limit is not None else settings.errors_rate_limit
+    if isinstance(limit, str) and limit.strip().lower() in ("", "off", "none", "0"):
+        limit = None
+    return {
+        "project_id": project_id,
+        "retention_days": retention_days(settings, project_settings),
+        "retention_days_is_default": not any(
+            isinstance(project_settings.get(k), int) for k in _RETENTION_KEYS
+        ),
+        "rate_limit": limit,
+        "rate_limit_is_default": own_limit is None,
+    }
+
+
+async def get_error_settings(
+    session: AsyncSession, *, project: Project, settings: Settings
+) -> dict[str, Any]:
+    return error_settings_dict(project.id, project.settings or {}, settings)
+
+
+async def update_error_settings(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    project: Project,
+    changes: Mapping[str, Any],
+    settings: Settings,
+    runtime: ErrorsRuntime | None,
+) -> dict[str, Any]:
+    """``changes``: the fields sent (``retention_days``, ``rate_limit``); ``None`` resets one."""
+    if not principal.may_write(project.id):
+        raise AppError(
+            403,
+            "write_not_allowed",
+            f"These credentials may read but not change project {project.id}'s settings",
+        )
+    update: dict[str, Any] = {}
+    if "retention_days" in changes:
+        update["error_retention_days"] = changes["retention_days"]
+    if "rate_limit" in changes:
+        spec = changes["rate_limit"]
+        if spec is not None:
+            spec = spec.strip()
+            if spec.lower() not in ("off", "none", "0"):
+                try:
+                    RateLimit.parse(spec)
+                except ValueError as exc:
+                    raise AppError(
+                        422,
+                        "validation_error",
+                        f"rate_limit: {exc}; use 'COUNT/second|minute|hour[;burst=N]' or 'off'",
+                        extra={"errors": [{"field": "rate_limit", "message": str(exc)}]},
+                    ) from None
+            else:
+                spec = "off"
+        update["error_rate_limit"] = spec
+    merged = await repository.merge_project_settings(session, project_id=project.id, changes=update)
+    if merged is None:
+        raise AppError(404, "project_not_found", f"Project {project.id} does not exist")
+    if runtime is not None:
+        runtime.forget_projects()  # the key cache holds the projects' settings
+    return error_settings_dict(project.id, merged, settings)
+
+
+# ---------------------------------------------------------------------------------------------
 # Retention
 # ---------------------------------------------------------------------------------------------
 
 
+_RETENTION_KEYS = ("error_retention_days", "retention_days")
+
+
 def retention_days(settings: Settings, project_settings: Mapping[str, Any]) -> int:
-    for key in ("error_retention_days", "retention_days"):
+    for key in _RETENTION_KEYS:
         value = project_settings.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value

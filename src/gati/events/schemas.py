@@ -119,24 +119,28 @@ class EventAccepted(BaseModel):
     """Answer to ``POST /api/v1/events``, sent after the event is committed."""
 
     id: str
-    project_id: int | str
+    project_id: int
     event_type: str
     timestamp: datetime
+    duplicate: bool = Field(
+        description="True when this event_id was already stored in the project (nothing changed)"
+    )
 
 
 class ItemError(BaseModel):
-    index: int
-    field: str
-    reason: str
+    index: int = Field(description="Position of the item in the request's events")
+    field: str = Field(description="The item's field that is wrong ('body': the item itself)")
+    message: str
 
 
 class EventBatchResult(BaseModel):
     """Answer to ``POST /api/v1/events/batch``: the shape of ``POST /api/events``."""
 
-    status: Literal["success", "partial", "failed"]
+    status: Literal["success", "partial"]
     message: str
     count: int = Field(description="Events accepted (stored, or already stored by a retry)")
     failed: int
+    duplicates: int = Field(description="Accepted events whose event_id was already stored")
     errors: list[ItemError] = Field(default_factory=list)
     ids: list[str | None] = Field(
         default_factory=list,
@@ -146,7 +150,7 @@ class EventBatchResult(BaseModel):
 
 class EventRead(BaseModel):
     id: str
-    project_id: int | str
+    project_id: int
     event_type: str
     timestamp: datetime
     received_at: datetime | None = None

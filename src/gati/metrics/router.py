@@ -174,10 +174,12 @@ async def ingest_metrics(request: Request) -> Response:
             )
         checked.project_id = project_id
         result: service.WriteResult = await request.app.state.committer.submit(WRITER_KIND, checked)
-        await service.after_commit(realtime, [checked], [result])
         payload = service.point_payload(checked, result.id)
-        payload["duplicate"] = result.duplicate
-        return ORJSONResponse(payload, status_code=200 if result.duplicate else 201)
+        await service.after_commit(realtime, [checked], [result], [payload])
+        # The cache and live subscribers got the payload without this key (a copy, not mutated).
+        return ORJSONResponse(
+            {**payload, "duplicate": result.duplicate}, status_code=200 if result.duplicate else 201
+        )
     if not isinstance(body, list):
         raise AppError(
             422, "invalid_body", "The body must be a metric point object or a JSON array of points"

@@ -115,21 +115,29 @@ def point_payload(point: MetricPointIn, point_id: int) -> dict[str, Any]:
 
 
 async def after_commit(
-    realtime: Realtime, points: Sequence[MetricPointIn], results: Sequence[WriteResult]
+    realtime: Realtime,
+    points: Sequence[MetricPointIn],
+    results: Sequence[WriteResult],
+    payloads: Sequence[dict[str, Any]] | None = None,
 ) -> None:
     """Latest cache, then live publish: only for points this request newly stored, after commit.
-    Failures are logged, never raised: the points are committed and acknowledged."""
-    stored = [(p, r) for p, r in zip(points, results, strict=True) if not r.duplicate]
+    Failures are logged, never raised: the points are committed and acknowledged.
+
+    ``payloads``: the points' :func:`point_payload` if the caller already built them."""
+    if payloads is None:
+        stored = [(p, point_payload(p, r.id)) for p, r in zip(points, results, strict=True)]
+    else:
+        stored = list(zip(points, payloads, strict=True))
+    stored = [item for item, r in zip(stored, results, strict=True) if not r.duplicate]
     if not stored:
         return
-    payloads = [(p, point_payload(p, r.id)) for p, r in stored]
     try:
         await realtime.latest.update_many(
-            (p.project_id, p.name, p.ts.timestamp(), payload) for p, payload in payloads
+            (p.project_id, p.name, p.ts.timestamp(), payload) for p, payload in stored
         )
     except Exception:
         log.exception("metrics: latest cache update failed")
-    await publish_points(realtime.hub, payloads)
+    await publish_points(realtime.hub, stored)
 
 
 async def publish_points(

@@ -63,6 +63,12 @@ async def ingest_events(
     raw = await read_decoded_body(
         request, max_bytes=settings.max_body_bytes, max_decompressed=settings.max_decompressed_bytes
     )
+    if len(raw) <= settings.max_event_bytes:  # then no single event can be over the limit
+        fast = await service.ingest_well_formed(
+            db, project_id=project.id, body=raw, max_batch_size=settings.max_batch_size
+        )
+        if fast is not None:
+            return ORJSONResponse(fast)
     body = parse_json(raw)
     if isinstance(body, dict) and "events" in body:
         events = body["events"]

@@ -15,7 +15,13 @@ from gati.db.types import utcnow
 from gati.exceptions import AppError, not_found
 from gati.tracing import repository
 from gati.tracing.repository import AgentDelta, BucketDelta, RunDelta
-from gati.tracing.schemas import ItemError, TraceEventIn, Validated, validate_event
+from gati.tracing.schemas import (
+    ItemError,
+    TraceEventIn,
+    Validated,
+    fast_validate,
+    validate_event,
+)
 
 Enricher = Callable[[AsyncConnection, int, list[TraceEventIn]], Awaitable[None]]
 _ENRICHERS: list[Enricher] = []
@@ -165,19 +171,46 @@ async def ingest_batch(
     max_batch_size: int,
     max_event_bytes: int | None,
 ) -> dict[str, Any]:
-    if len(raw_events) > max_batch_size:
+    """Validate each item (naming every problem), store the valid ones, answer the seed's shape."""
+    check_batch_size(len(raw_events), max_batch_size)
+    validated = validate_batch(raw_events, max_event_bytes=max_event_bytes)
+    return await store_validated(
+        db, project_id=project_id, validated=validated, total=len(raw_events)
+    )
+
+
+async def ingest_well_formed(
+    db: Database, *, project_id: int, body: bytes, max_batch_size: int
+) -> dict[str, Any] | None:
+    """The fast path of ``POST /api/events``: None unless every event of ``body`` is well-formed
+    (then the caller takes :func:`ingest_batch`, which reports each problem)."""
+    events = fast_validate(body, utcnow())
+    if events is None:
+        return None
+    check_batch_size(len(events), max_batch_size)
+    return await store_validated(
+        db, project_id=project_id, validated=Validated(events), total=len(events)
+    )
+
+
+def check_batch_size(count: int, max_batch_size: int) -> None:
+    if count > max_batch_size:
         raise AppError(
             413,
             "batch_too_large",
-            f"The batch has {len(raw_events)} events; MAX_BATCH_SIZE is {max_batch_size}. Split it.",
+            f"The batch has {count} events; MAX_BATCH_SIZE is {max_batch_size}. Split it.",
         )
-    validated = validate_batch(raw_events, max_event_bytes=max_event_bytes)
+
+
+async def store_validated(
+    db: Database, *, project_id: int, validated: Validated, total: int
+) -> dict[str, Any]:
     result = WriteResult(0, 0)
     if validated.events:
         async with db.connection() as conn:
             result = await write_events(conn, project_id=project_id, events=validated.events)
     accepted = len(validated.events)
-    failed = len(raw_events) - accepted
+    failed = total - accepted
     if accepted == 0 and failed:
         raise AppError(
             422,

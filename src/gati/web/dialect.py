@@ -75,11 +75,15 @@ def local_trunc(dialect: Dialect, unit: str, local: ColumnElement[Any]) -> Colum
 
 
 def analytics_session_setup(dialect: Dialect) -> list[TextClause]:
-    """Statements run at the start of a statistics read transaction: on PostgreSQL, enough
-    ``work_mem`` (transaction-local) for distinct counts over a month of visits to stay in
-    memory instead of spilling to temporary files."""
+    """Statements run at the start of a statistics read transaction. On PostgreSQL: one
+    snapshot for all its statements (the rollups, the visitor key sets and the visits they are
+    checked against must agree), and enough ``work_mem`` (transaction-local) for distinct
+    counts and sorts over a month of events to stay in memory."""
     if dialect == "postgresql":
-        return [text("SET LOCAL work_mem = '64MB'")]
+        return [
+            text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            text("SET LOCAL work_mem = '64MB'"),
+        ]
     if dialect == "sqlite":
         return []
     raise AssertionError(dialect)

@@ -77,12 +77,14 @@ class WebSession(Base):
 
     __tablename__ = "web_sessions"
     __table_args__ = (
-        # INCLUDE: the unfiltered visit metrics are an index-only scan on PostgreSQL.
+        # Unique visitors of a window: an index-only scan of human visits on PostgreSQL.
         Index(
-            "ix_web_sessions_project_started",
+            "ix_web_sessions_visitors",
             "project_id",
             "started_at",
-            postgresql_include=["visitor_key", "pageviews", "duration", "is_bot"],
+            postgresql_include=["visitor_key"],
+            postgresql_where=text("NOT is_bot"),
+            sqlite_where=text("is_bot = 0"),  # how SQLAlchemy spells NOT there
         ),
         Index("ix_web_sessions_visitor", "project_id", "visitor_id", "last_seen_at"),
     )
@@ -142,3 +144,23 @@ class WebRollupHourly(Base):
     visits: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     bounces: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     duration: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # +1 for every visit that starts in this hour or stops starting in it: the version of the
+    # hour's set of visitors (see WebVisitorHour).
+    visit_changes: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class WebVisitorHour(Base):
+    """The distinct visitor keys (sorted, 8-byte big-endian each) of the human visits that
+    started in one UTC hour, and a HyperLogLog sketch of them, as of ``version`` (the hour's
+    ``visit_changes``). Kept by the ``web.visitor_hours`` job; statistics use a row only while
+    its version is current (see gati.web.visitors)."""
+
+    __tablename__ = "web_visitor_hours"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    keys: Mapped[bytes] = mapped_column(LargeBinary)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)

@@ -217,6 +217,20 @@ def bucket_labels(span: Window, interval: Interval, tz: ZoneInfo) -> list[str]:
     return labels
 
 
+def bucket_ranges(
+    span: Window, interval: Interval, tz: ZoneInfo
+) -> list[tuple[str, datetime, datetime]]:
+    """``(label, from_utc, to_utc)`` of every bucket of :func:`bucket_labels`, clipped to the
+    window. The repeated local hour of an autumn DST change is one range of two UTC hours."""
+    starts: list[tuple[str, datetime]] = []
+    for start in bucket_starts(span, interval, tz):
+        label = bucket_label(start, interval)
+        if not starts or starts[-1][0] != label:
+            starts.append((label, max(start.astimezone(UTC), span.start)))
+    ends = [moment for _, moment in starts[1:]] + [span.end]
+    return [(label, lo, hi) for (label, lo), hi in zip(starts, ends, strict=True)]
+
+
 def offset_changes(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, int]]:
     """``[(from_utc, offset_seconds), ...]``: the UTC offset of ``tz`` from each instant on,
     covering ``[start, end)``. The first entry starts at ``start``."""

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, select, tuple_, union, update
+from sqlalchemy import Table, delete, not_, select, tuple_, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.dialect import excluded, insert_ignore, upsert
@@ -18,12 +18,13 @@ from gati.db.engine import Dialect
 from gati.db.types import sqlite_timestamp
 from gati.projects.models import Project
 from gati.web.dialect import advisory_xact_locks
-from gati.web.models import WebEvent, WebRollupHourly, WebSalt, WebSession
+from gati.web.models import WebEvent, WebRollupHourly, WebSalt, WebSession, WebVisitorHour
 
 EVENTS: Table = WebEvent.__table__  # type: ignore[assignment]
 SESSIONS: Table = WebSession.__table__  # type: ignore[assignment]
 ROLLUPS: Table = WebRollupHourly.__table__  # type: ignore[assignment]
 SALTS: Table = WebSalt.__table__  # type: ignore[assignment]
+VISITOR_HOURS: Table = WebVisitorHour.__table__  # type: ignore[assignment]
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "project_id", "id", "event_type", "timestamp", "received_at", "session_id", "visitor_id",
@@ -41,14 +42,14 @@ SESSION_FIELDS: tuple[str, ...] = (
 SESSION_MUTABLE = (
     "started_at", "last_seen_at", "duration", "pageviews", "events", "entry_page", "exit_page",
 )  # fmt: skip
-ROLLUP_COUNTERS = ("pageviews", "events", "visits", "bounces", "duration")
+ROLLUP_COUNTERS = ("pageviews", "events", "visits", "bounces", "duration", "visit_changes")
 
 # PostgreSQL types of the columns, for the array parameters of the one-statement batch write.
 _PG_TYPES: dict[str, str] = {
     "project_id": "int", "visitor_key": "bigint", "timestamp": "timestamptz",
     "received_at": "timestamptz", "started_at": "timestamptz", "last_seen_at": "timestamptz",
     "hour": "timestamptz", "duration": "bigint", "pageviews": "bigint", "events": "bigint",
-    "visits": "bigint", "bounces": "bigint", "is_bot": "bool", "properties": "text",
+    "visits": "bigint", "bounces": "bigint", "visit_changes": "bigint", "is_bot": "bool", "properties": "text",
     "raw": "text",
 }  # fmt: skip
 _JSON_COLUMNS = ("properties", "raw")
@@ -275,6 +276,71 @@ _SQLITE_INSERT_EVENTS = (
     f"INSERT INTO web_events ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
 )
+
+
+# --- visitor key sets per hour (the web.visitor_hours job) -----------------------------------
+
+
+def human_visits(project_id: int, start: datetime, end: datetime) -> list[Any]:
+    """Conditions of the human visits of a project that started in ``[start, end)``:
+    ``not_(is_bot)`` renders as the predicate of the partial index ix_web_sessions_visitors
+    (``NOT is_bot`` on PostgreSQL, ``is_bot = 0`` on SQLite), so both databases use it."""
+    return [
+        SESSIONS.c.project_id == project_id,
+        SESSIONS.c.started_at >= start,
+        SESSIONS.c.started_at < end,
+        not_(SESSIONS.c.is_bot),
+    ]
+
+
+async def stale_visitor_hours(
+    conn: AsyncConnection, *, limit: int
+) -> list[tuple[int, datetime, int]]:
+    """``(project_id, hour, visit_changes)`` of hours with visits whose key set is missing or
+    older than the hour's ``visit_changes``."""
+    stmt = (
+        select(ROLLUPS.c.project_id, ROLLUPS.c.hour, ROLLUPS.c.visit_changes)
+        .select_from(
+            ROLLUPS.outerjoin(
+                VISITOR_HOURS,
+                (VISITOR_HOURS.c.project_id == ROLLUPS.c.project_id)
+                & (VISITOR_HOURS.c.hour == ROLLUPS.c.hour),
+            )
+        )
+        .where(
+            ROLLUPS.c.visits > 0,
+            VISITOR_HOURS.c.version.is_(None)
+            | (VISITOR_HOURS.c.version != ROLLUPS.c.visit_changes),
+        )
+        .order_by(ROLLUPS.c.project_id, ROLLUPS.c.hour)
+        .limit(limit)
+    )
+    return [(int(r[0]), r[1], int(r[2])) for r in await conn.execute(stmt)]
+
+
+async def visitor_keys_of_hour(
+    conn: AsyncConnection, *, project_id: int, hour: datetime, end: datetime
+) -> list[int]:
+    stmt = (
+        select(SESSIONS.c.visitor_key)
+        .where(*human_visits(project_id, hour, end))
+        .distinct()
+        .order_by(SESSIONS.c.visitor_key)
+    )
+    return [int(r[0]) for r in await conn.execute(stmt)]
+
+
+async def save_visitor_hours(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """``rows``: ``{"project_id", "hour", "version", "keys", "sketch"}``."""
+    if not rows:
+        return
+    stmt = upsert(
+        _dialect(conn),
+        VISITOR_HOURS,
+        index_elements=["project_id", "hour"],
+        set_={name: excluded(name) for name in ("version", "keys", "sketch")},
+    )
+    await conn.execute(stmt, list(rows))
 
 
 # --- reads -----------------------------------------------------------------------------------

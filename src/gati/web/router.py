@@ -19,6 +19,7 @@ from gati.exceptions import AppError
 from gati.ingest.decode import read_decoded_body
 from gati.json import ORJSONResponse
 from gati.settings import Settings
+from gati.web import jobs as _jobs  # noqa: F401  (registers the web jobs)
 from gati.web import repository, service, stats
 from gati.web.client_ip import TrustedProxies
 from gati.web.geoip import open_country_lookup

@@ -409,8 +409,9 @@ def _hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-# Rollup increments: pageviews, events, visits, bounces, duration.
-_PV, _EV, _VISITS, _BOUNCES, _DURATION = range(5)
+# Rollup increments: pageviews, events, visits, bounces, duration, visit_changes.
+_PV, _EV, _VISITS, _BOUNCES, _DURATION, _CHANGES = range(6)
+_ZERO = (0, 0, 0, 0, 0, 0)
 
 
 def _lock_keys(rows: Sequence[EventRow]) -> list[int]:
@@ -516,7 +517,7 @@ async def write_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> list[
         visit.apply(row)
         touched[(visit.project_id, visit.id)] = visit
         if not row.values["is_bot"]:
-            counts = rollups.setdefault((key[0], _hour(row.values["timestamp"])), [0, 0, 0, 0, 0])
+            counts = rollups.setdefault((key[0], _hour(row.values["timestamp"])), [*_ZERO])
             counts[_PV] += 1 if row.is_pageview else 0
             counts[_EV] += 1
 
@@ -524,16 +525,21 @@ async def write_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> list[
     for visit in touched.values():
         if visit.attributes["is_bot"]:
             continue
+        hour = _hour(visit.started_at)
+        moved = True
         if visit.stored is not None:
             started, pageviews, duration = visit.stored
-            counts = rollups.setdefault((visit.project_id, _hour(started)), [0, 0, 0, 0, 0])
+            moved = _hour(started) != hour
+            counts = rollups.setdefault((visit.project_id, _hour(started)), [*_ZERO])
             counts[_VISITS] -= 1
             counts[_BOUNCES] -= 1 if pageviews <= 1 else 0
             counts[_DURATION] -= duration
-        counts = rollups.setdefault((visit.project_id, _hour(visit.started_at)), [0, 0, 0, 0, 0])
+            counts[_CHANGES] += 1 if moved else 0
+        counts = rollups.setdefault((visit.project_id, hour), [*_ZERO])
         counts[_VISITS] += 1
         counts[_BOUNCES] += 1 if visit.pageviews <= 1 else 0
         counts[_DURATION] += visit.duration
+        counts[_CHANGES] += 1 if moved else 0
 
     await repository.write_batch(
         conn,
@@ -548,6 +554,7 @@ async def write_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> list[
                 "visits": c[_VISITS],
                 "bounces": c[_BOUNCES],
                 "duration": c[_DURATION],
+                "visit_changes": c[_CHANGES],
             }
             # Sorted: concurrent writers update shared rollup rows in one order (no deadlock).
             for (pid, hour), c in sorted(rollups.items())

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gati.db.engine import Dialect
 from gati.web import stats_repository as repo
+from gati.web import visitors
 from gati.web.dimensions import Dimension, Filter, dimension, parse_filters
 from gati.web.periods import (
     Interval,
@@ -20,6 +21,7 @@ from gati.web.periods import (
     bad,
     bucket_label,
     bucket_labels,
+    bucket_ranges,
     bucket_start,
     offset_changes,
     resolve_period,
@@ -121,11 +123,26 @@ def _bucketing(period: Period, window: Window) -> Bucketing:
     )
 
 
+async def rollup_totals(session: AsyncSession, project_id: int, window: Window) -> Totals:
+    hours = await repo.rollup_hours(
+        session, project_id=project_id, start=window.start, end=window.end
+    )
+    unique = await visitors.load(
+        session, project_id=project_id, hours=hours, ranges=[(window.start, window.end)]
+    )
+    return Totals(
+        visitors=unique.count(window.start, window.end),
+        visits=sum(h.visits for h in hours),
+        pageviews=sum(h.pageviews for h in hours),
+        events=sum(h.events for h in hours),
+        bounces=sum(h.bounces for h in hours),
+        duration=sum(h.duration for h in hours),
+    )
+
+
 async def totals(session: AsyncSession, dialect: Dialect, query: Query, window: Window) -> Totals:
     if not query.filters and _whole_hours(query.period.tz, window):
-        return await repo.rollup_totals(
-            session, project_id=query.project_id, start=window.start, end=window.end
-        )
+        return await rollup_totals(session, query.project_id, window)
     return await repo.event_totals(
         session,
         dialect,
@@ -169,28 +186,30 @@ async def series(
     )
     by_label: dict[str, Totals]
     if rollup:
-        visitors = await repo.rollup_visitor_series(
+        hours = await repo.rollup_hours(
+            session, project_id=query.project_id, start=window.start, end=window.end
+        )
+        ranges = bucket_ranges(window, period.interval, period.tz)
+        unique = await visitors.load(
             session,
-            dialect,
             project_id=query.project_id,
-            start=window.start,
-            end=window.end,
-            bucketing=bucketing,
+            hours=hours,
+            ranges=[(lo, hi) for _, lo, hi in ranges],
         )
         sums: dict[str, list[int]] = {}
-        for hour, counts in await repo.rollup_hours(
-            session, project_id=query.project_id, start=window.start, end=window.end
-        ):
-            label = bucket_label(bucket_start(hour, period.interval, period.tz), period.interval)
+        for h in hours:
+            label = bucket_label(bucket_start(h.hour, period.interval, period.tz), period.interval)
             slot = sums.setdefault(label, [0, 0, 0, 0, 0])
-            for n, value in enumerate(counts):
-                slot[n] += value
-        unique = {_sql_label(k, period.interval): v for k, v in visitors.items()}
+            slot[0] += h.pageviews
+            slot[1] += h.events
+            slot[2] += h.visits
+            slot[3] += h.bounces
+            slot[4] += h.duration
         by_label = {}
-        for label in labels:
+        for label, lo, hi in ranges:
             pageviews, events, visits, bounces, duration = sums.get(label, (0, 0, 0, 0, 0))
             by_label[label] = Totals(
-                visitors=unique.get(label, 0),
+                visitors=unique.count(lo, hi),
                 visits=visits,
                 pageviews=pageviews,
                 events=events,

@@ -4,7 +4,8 @@ Two paths give the same numbers:
 
 * **rollup path** (no filters, a time zone whose offsets are whole hours): page views, events,
   visits, bounces and visit duration from ``web_rollup_hourly`` (visits by their start hour),
-  unique visitors from the ``web_sessions`` that started in the window;
+  unique visitors from the per-hour visitor key sets of ``web_visitor_hours`` where they are
+  current, else from that hour's ``web_sessions`` (see :mod:`gati.web.visitors`);
 * **event path** (filters, breakdowns, anything else): events in the window matching the
   filters, joined to their visits, grouped per (dimension, visit) and then per dimension.
 
@@ -27,6 +28,7 @@ from sqlalchemy import (
     case,
     false,
     func,
+    literal,
     or_,
     select,
 )
@@ -34,9 +36,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gati.db.dialect import json_text
 from gati.db.engine import Dialect
+from gati.db.types import as_utc
 from gati.web.dialect import analytics_session_setup, local_timestamp, local_trunc
 from gati.web.dimensions import Dimension, Filter, Operator, Scope
-from gati.web.repository import EVENTS, ROLLUP_COUNTERS, ROLLUPS, SESSIONS
+from gati.web.repository import (
+    EVENTS,
+    ROLLUP_COUNTERS,
+    ROLLUPS,
+    SESSIONS,
+    VISITOR_HOURS,
+    human_visits,
+)
 from gati.web.service import PAGEVIEW
 
 DIRECT = "Direct / None"
@@ -279,82 +289,76 @@ async def breakdown(
 # --- rollup path -----------------------------------------------------------------------------
 
 
-def _visit_conditions(project_id: int, start: datetime, end: datetime) -> list[Any]:
-    return [
-        SESSIONS.c.project_id == project_id,
-        SESSIONS.c.started_at >= start,
-        SESSIONS.c.started_at < end,
-        SESSIONS.c.is_bot.is_(False),
-    ]
-
-
 def _rollup_conditions(project_id: int, start: datetime, end: datetime) -> list[Any]:
     return [ROLLUPS.c.project_id == project_id, ROLLUPS.c.hour >= start, ROLLUPS.c.hour < end]
 
 
-async def rollup_totals(
-    session: AsyncSession, *, project_id: int, start: datetime, end: datetime
-) -> Totals:
-    """Everything but visitors from the hourly rollups; unique visitors (not additive) from
-    the visits that started in the window."""
-    counts = (
-        await session.execute(
-            select(
-                *(func.coalesce(func.sum(ROLLUPS.c[name]), 0) for name in ROLLUP_COUNTERS)
-            ).where(*_rollup_conditions(project_id, start, end))
-        )
-    ).one()
-    pageviews, events, visits, bounces, duration = (int(v or 0) for v in counts)
-    visitors = 0
-    if visits:
-        distinct = (
-            select(SESSIONS.c.visitor_key)
-            .where(*_visit_conditions(project_id, start, end))
-            .distinct()
-            .subquery()
-        )
-        visitors = int(
-            (await session.execute(select(func.count()).select_from(distinct))).scalar_one()
-        )
-    return Totals(
-        visitors=visitors,
-        visits=visits,
-        pageviews=pageviews,
-        events=events,
-        bounces=bounces,
-        duration=duration,
-    )
-
-
-async def rollup_visitor_series(
-    session: AsyncSession,
-    dialect: Dialect,
-    *,
-    project_id: int,
-    start: datetime,
-    end: datetime,
-    bucketing: Bucketing,
-) -> dict[str, int]:
-    """Unique visitors per local bucket (by the start of their visits)."""
-    group = _bucket(dialect, SESSIONS.c.started_at, bucketing).label("dim")
-    pairs = (
-        select(group, SESSIONS.c.visitor_key)
-        .where(*_visit_conditions(project_id, start, end))
-        .distinct()
-        .subquery()
-    )
-    stmt = select(pairs.c.dim, func.count()).group_by(pairs.c.dim)
-    return {str(row[0]): int(row[1]) for row in await session.execute(stmt)}
+@dataclass(frozen=True, slots=True)
+class RollupHour:
+    hour: datetime
+    pageviews: int
+    events: int
+    visits: int
+    bounces: int
+    duration: int
+    visit_changes: int
 
 
 async def rollup_hours(
     session: AsyncSession, *, project_id: int, start: datetime, end: datetime
-) -> list[tuple[datetime, tuple[int, ...]]]:
-    """``(hour, (pageviews, events, visits, bounces, duration))`` per stored UTC hour."""
+) -> list[RollupHour]:
     stmt = select(ROLLUPS.c.hour, *(ROLLUPS.c[name] for name in ROLLUP_COUNTERS)).where(
         *_rollup_conditions(project_id, start, end)
     )
-    return [(row[0], tuple(int(v) for v in row[1:])) for row in await session.execute(stmt)]
+    return [
+        RollupHour(as_utc(row[0]), *(int(v) for v in row[1:]))
+        for row in await session.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVisitorHour:
+    version: int
+    keys: bytes | None
+    sketch: bytes | None
+
+
+async def visitor_hours(
+    session: AsyncSession,
+    *,
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    keys: bool,
+    sketches: bool,
+) -> dict[datetime, StoredVisitorHour]:
+    """The stored visitor key sets and/or sketches of the hours in ``[start, end)``."""
+    columns: list[Any] = [VISITOR_HOURS.c.hour, VISITOR_HOURS.c.version]
+    columns.append(VISITOR_HOURS.c["keys"] if keys else literal(None).label("k"))
+    columns.append(VISITOR_HOURS.c.sketch if sketches else literal(None).label("s"))
+    stmt = select(*columns).where(
+        VISITOR_HOURS.c.project_id == project_id,
+        VISITOR_HOURS.c.hour >= start,
+        VISITOR_HOURS.c.hour < end,
+    )
+    return {
+        as_utc(row[0]): StoredVisitorHour(
+            int(row[1]),
+            bytes(row[2]) if row[2] is not None else None,
+            bytes(row[3]) if row[3] is not None else None,
+        )
+        for row in await session.execute(stmt)
+    }
+
+
+async def visit_keys(
+    session: AsyncSession, *, project_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, int]]:
+    """``(started_at, visitor_key)`` of the human visits that started in ``[start, end)``."""
+    stmt = select(SESSIONS.c.started_at, SESSIONS.c.visitor_key).where(
+        *human_visits(project_id, start, end)
+    )
+    return [(as_utc(row[0]), int(row[1])) for row in await session.execute(stmt)]
 
 
 # --- realtime --------------------------------------------------------------------------------

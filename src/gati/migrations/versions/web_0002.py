@@ -1,11 +1,20 @@
-"""web: visits, bounces and visit duration in the hourly rollups
+"""web: visit metrics in the hourly rollups, visitor key sets per hour, a narrow visitors index
 
 Revision ID: web_0002
 Revises: web_0001
 
 The writer keeps them per UTC hour of each visit's start, in the events' transaction, so that
 unfiltered statistics sum a few hundred rollup rows instead of scanning every visit. Existing
-visits are rolled up here.
+visits are rolled up here. Unique visitors (not additive) are still counted from the visits:
+the wide covering index on ``web_sessions (project_id, started_at)`` becomes a narrow partial
+one (human visits only, ``visitor_key`` included) for that index-only scan.
+
+``visit_changes`` counts, per hour, every visit that started in it or stopped starting in it
+(a late event moved its start). ``web_visitor_hours`` holds, per hour, the sorted distinct
+visitor keys of the visits that started in it, as of ``version`` = that hour's
+``visit_changes``; a background job keeps it, and statistics use a row only when its version is
+current (else they read that hour's visits), and ``sketch``, a HyperLogLog sketch of the same
+keys, for unique visitors over ranges of more than 100,000 visits.
 """
 
 from collections.abc import Sequence
@@ -13,12 +22,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import gati.db.types
+
 revision: str = "web_0002"
 down_revision: str | Sequence[str] | None = "web_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COUNTERS = ("visits", "bounces", "duration")
+COUNTERS = ("visits", "bounces", "duration", "visit_changes")
 
 _HOUR = {
     "postgresql": "date_trunc('hour', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
@@ -36,17 +47,51 @@ def upgrade() -> None:
     hour = _HOUR[op.get_bind().dialect.name]
     op.execute(
         "INSERT INTO web_rollup_hourly "
-        "(project_id, hour, pageviews, events, visits, bounces, duration) "
+        "(project_id, hour, pageviews, events, visits, bounces, duration, visit_changes) "
         f"SELECT project_id, {hour}, 0, 0, count(*), "
-        "sum(CASE WHEN pageviews <= 1 THEN 1 ELSE 0 END), sum(duration) "
+        "sum(CASE WHEN pageviews <= 1 THEN 1 ELSE 0 END), sum(duration), count(*) "
         # (The WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.)
         "FROM web_sessions WHERE NOT is_bot GROUP BY 1, 2 "
         "ON CONFLICT (project_id, hour) DO UPDATE SET visits = excluded.visits, "
-        "bounces = excluded.bounces, duration = excluded.duration"
+        "bounces = excluded.bounces, duration = excluded.duration, "
+        "visit_changes = excluded.visit_changes"
+    )
+    op.create_table(
+        "web_visitor_hours",
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("hour", gati.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("keys", sa.LargeBinary(), nullable=False),
+        sa.Column("sketch", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name="fk_web_visitor_hours_project_id_projects",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("project_id", "hour", name="pk_web_visitor_hours"),
+    )
+
+    op.drop_index("ix_web_sessions_project_started", table_name="web_sessions")
+    op.create_index(
+        "ix_web_sessions_visitors",
+        "web_sessions",
+        ["project_id", "started_at"],
+        postgresql_include=["visitor_key"],
+        postgresql_where=sa.text("NOT is_bot"),
+        sqlite_where=sa.text("is_bot = 0"),  # how SQLAlchemy spells NOT there
     )
 
 
 def downgrade() -> None:
+    op.drop_table("web_visitor_hours")
+    op.drop_index("ix_web_sessions_visitors", table_name="web_sessions")
+    op.create_index(
+        "ix_web_sessions_project_started",
+        "web_sessions",
+        ["project_id", "started_at"],
+        postgresql_include=["visitor_key", "pageviews", "duration", "is_bot"],
+    )
     with op.batch_alter_table("web_rollup_hourly") as batch:
         for name in COUNTERS:
             batch.drop_column(name)
