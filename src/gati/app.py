@@ -19,6 +19,7 @@ from gati.exceptions import error_response, install_error_handlers
 from gati.ingest.groupcommit import GroupCommitter
 from gati.jobs.registry import InProcessRunner
 from gati.logging_setup import AccessLogMiddleware
+from gati.process_tuning import tune_process
 from gati.projects import service as projects
 from gati.settings import Settings
 from gati.tracing.router import router as tracing_router
@@ -48,6 +49,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from gati.events.router import router as events_router
 
     app.include_router(events_router, prefix="/api/v1")
+    # Web analytics next: POST /collect is a hot single-event path (routes are matched in order).
+    app.include_router(web_router)
     app.include_router(metrics_router, prefix="/api/v1")
     app.include_router(live_router, prefix="/api/v1")
     app.include_router(tracing_router, prefix=settings.api_prefix)
@@ -56,7 +59,6 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
 
     app.include_router(pricing_router, prefix=settings.api_prefix)
     app.include_router(otlp_router)
-    app.include_router(web_router)
     from gati.exports.router import router as exports_router
 
     app.include_router(exports_router)
@@ -98,6 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.health_checks = {}
     for hook in STARTUP_HOOKS:
         await hook(app)
+    tune_process(db.dialect)
     committer.start()
     runner: InProcessRunner | None = None
     if settings.run_jobs_in_process:

@@ -6,8 +6,6 @@ calls :func:`gati.errors.service.ingest_error_report`.
 
 from __future__ import annotations
 
-import gc
-import sys
 from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -38,42 +36,12 @@ from gati.settings import Settings
 if TYPE_CHECKING:
     from gati.projects.models import Project
 
-SWITCH_INTERVAL = 0.0005
-GC_THRESHOLD0 = 10_000
-
 sentry_router = APIRouter(tags=["error tracking (Sentry protocol)"])
 router = APIRouter(tags=["error tracking"])
 
 
-_TUNED = False
-
-
-def _tune_process(dialect: str) -> None:
-    """Process-wide settings that single-event ingestion needs (docs/decisions.md, "Error
-    tracking: process tuning"); once per process. Candidates for the core's start-up.
-
-    * aiosqlite runs every statement in a thread that must get the GIL back from the busy event
-      loop; with the default 5 ms switch interval each hand-off can wait that long, which made
-      group-commit batches several times slower under load.
-    * Objects alive after start-up (imports, routes, compiled regexes: ~200,000) are moved out of
-      the garbage collector's generations, so the frequent collections that request handling
-      triggers no longer walk them; the first generation is collected less often.
-    """
-    global _TUNED
-    if _TUNED:
-        return
-    _TUNED = True
-    if dialect == "sqlite" and sys.getswitchinterval() > SWITCH_INTERVAL:
-        sys.setswitchinterval(SWITCH_INTERVAL)
-    gc.collect()
-    gc.freeze()
-    threshold0, threshold1, threshold2 = gc.get_threshold()
-    gc.set_threshold(max(threshold0, GC_THRESHOLD0), threshold1, threshold2)
-
-
 async def _startup(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    _tune_process(app.state.db.dialect)
     limiter: RateLimiter
     if settings.redis_url:
         import redis.asyncio as aioredis

@@ -464,7 +464,9 @@ async def run_trace_json(
 ) -> bytes:
     """The execution tree as JSON bytes, written iteratively (a 1,000-deep chain is fine)."""
     run = await get_run(session, project_ids=project_ids, run_id=run_id)
-    rows = await repository.list_run_events(session, project_id=run.project_id, run_id=run_id)
+    rows = await repository.list_run_events(
+        session, project_id=run.project_id, run_id=run_id, for_trace=True
+    )
     roots, children, depth, cost = build_tree(rows)
     dumps = orjson.dumps
     utc_z = orjson.OPT_UTC_Z
