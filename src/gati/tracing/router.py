@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from gati.auth.deps import IngestProject, ReadScope
 from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep
-from gati.exceptions import AppError
+from gati.ingest.batch import batch_items
 from gati.ingest.decode import parse_json, read_decoded_body, require_json_content_type
 from gati.json import ORJSONResponse
 from gati.tracing import service
@@ -69,19 +69,7 @@ async def ingest_events(
         )
         if fast is not None:
             return ORJSONResponse(fast)
-    body = parse_json(raw)
-    if isinstance(body, dict) and "events" in body:
-        events = body["events"]
-    elif isinstance(body, list):
-        events = body
-    else:
-        raise AppError(
-            422, "events_required", 'The body must be {"events": [...]} (or a JSON array of events)'
-        )
-    if not isinstance(events, list):
-        raise AppError(422, "events_required", "'events' must be a JSON array")
-    if not events:
-        raise AppError(422, "empty_batch", "'events' is empty; send at least one event")
+    events = batch_items(parse_json(raw))
     result = await service.ingest_batch(
         db,
         project_id=project.id,

@@ -10,6 +10,8 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel
 
+from gati.ingest.batch import ItemError
+
 MAX_ID_LENGTH = 128
 MAX_NAME_LENGTH = 200
 MAX_TYPE_LENGTH = 100
@@ -39,16 +41,6 @@ class TraceEventIn:
     run_metadata: dict[str, Any] | None = None
     is_error: bool = False
     is_end: bool = False
-
-
-@dataclass(slots=True)
-class ItemError:
-    index: int
-    field: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
 
 
 @dataclass(slots=True)
