@@ -1,4 +1,4 @@
-"""PulseBoard single-event ingest benchmark (docs/benchmarks.md, "Product events").
+"""PulseBoard single-event ingest benchmark (docs/benchmarks.md, "PulseBoard events (seed 004)").
 
 ``POST /api/v1/events`` with one ~230-byte product event per request, driven by ``wrk`` against a
 real server process, compared with a no-op endpoint of the SAME app in the same run (it reads

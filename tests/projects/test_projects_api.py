@@ -205,3 +205,17 @@ async def test_local_mode_without_credentials(client: Any) -> None:
     # Members need real users.
     response = await client.post(f"{P}/local-one/members", json={"email": "x@example.com"})
     assert response.status_code == 404
+
+
+async def test_dsn_uses_public_url_when_set(
+    make_app: Any, production_settings: dict[str, Any]
+) -> None:
+    settings = {**production_settings, "public_url": "https://gati.example.com/ingest"}
+    async with make_app(**settings) as client:
+        owner = await register(client)
+        created = await _create(client, owner)
+        assert created["dsn"] == (
+            f"https://{created['public_key']}@gati.example.com/ingest/{created['id']}"
+        )
+        fetched = (await client.get(f"{P}/{created['id']}", headers=owner["headers"])).json()
+        assert fetched["dsn"] == created["dsn"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -109,14 +111,20 @@ async def test_key_of_a_reads_nothing_of_b(
 
 
 async def test_revoked_key_is_refused(make_app, make_project, db, production_settings) -> None:  # type: ignore[no-untyped-def]
+    from gati.auth.deps import KEY_CACHE_SECONDS
     from gati.projects import repository, service
 
     project = await make_project("revoke-me")
     async with make_app(**production_settings) as client:
         headers = bearer(project["secret_key"])
         assert (await client.get("/api/agents", headers=headers)).status_code == 200
+        # Revoked outside this server process (as `gati key revoke` does): keys are cached for
+        # KEY_CACHE_SECONDS, so the key must stop working within that window.
         async with db.session() as session:
             [key] = await repository.list_keys(session, project_id=project["id"])
             await service.revoke_key(session, project_id=project["id"], key_id=key.id)
-        r = await client.get("/api/agents", headers=headers)
+        deadline = time.monotonic() + KEY_CACHE_SECONDS + 10
+        while (r := await client.get("/api/agents", headers=headers)).status_code == 200:
+            assert time.monotonic() < deadline, "a revoked key is still accepted"
+            await asyncio.sleep(0.1)
         assert r.status_code == 401 and r.json()["error"] == "invalid_key"

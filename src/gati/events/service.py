@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 GROUP_COMMIT_KIND = "product_events"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-
-# Called after an event write committed, with the stored rows (live publication, ...).
-EventsCommitted = Callable[[Sequence[EventRow]], Awaitable[None]]
 
 
 def new_event_id() -> str:

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from gati.auth.deps import CurrentPrincipal, Reader, forget_keys
 from gati.deps import AfterCommitDep, ReadSessionDep, SessionDep
+from gati.errors.envelope import build_dsn
 from gati.json import ORJSONResponse
 from gati.projects import service
 from gati.projects.schemas import (
@@ -42,9 +43,10 @@ def _forget_keys(request: Request) -> Callable[[], Awaitable[None]]:
 
 
 def _with_dsn(request: Request, view: dict[str, Any]) -> dict[str, Any]:
-    """The Sentry DSN of the project: ``<scheme>://<public key>@<host>/<project id>``."""
-    base = request.base_url
-    view["dsn"] = f"{base.scheme}://{view['public_key']}@{base.netloc}/{view['id']}"
+    """The Sentry DSN of the project: ``<scheme>://<public key>@<host>/<project id>``, on
+    ``PUBLIC_URL`` when it is set (behind a proxy the request's own URL is the internal one)."""
+    base = request.app.state.settings.public_url or str(request.base_url)
+    view["dsn"] = build_dsn(base_url=base, public_key=view["public_key"], project_id=view["id"])
     return view
 
 
