@@ -28,6 +28,7 @@ from gati.events.repository import EventRow
 from gati.events.schemas import EventAccepted, EventBatchResult, EventIn, EventPage, EventRead
 from gati.events.validation import validate_event
 from gati.exceptions import AppError
+from gati.ingest.batch import batch_items
 from gati.ingest.decode import parse_json, read_decoded_body, require_json_content_type
 from gati.json import ORJSONResponse
 from gati.ratelimit.deps import enforce, rate_key
@@ -213,18 +214,7 @@ async def ingest_event_batch(
 ) -> Response:
     await _rate_limit(request, principal, "ingest")
     body, size = await _read_body(request, settings)
-    if isinstance(body, dict) and "events" in body:
-        events = body["events"]
-    elif isinstance(body, list):
-        events = body
-    else:
-        raise AppError(
-            422, "events_required", 'The body must be {"events": [...]} (or a JSON array of events)'
-        )
-    if not isinstance(events, list):
-        raise AppError(422, "events_required", "events: must be a JSON array")
-    if not events:
-        raise AppError(422, "empty_batch", "events: is empty; send at least one event")
+    events = batch_items(body)
     result, new_rows = await service.ingest_batch(
         db,
         principal,
