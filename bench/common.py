@@ -118,8 +118,11 @@ def start_server(database_url: str, *, workers: int = 1, **env: str) -> Server:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = Server(process, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 180
+    return wait_until_healthy(Server(process, f"http://127.0.0.1:{port}"), timeout=180)
+
+
+def wait_until_healthy(server: Server, *, timeout: float) -> Server:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(server.url + "/health", timeout=1).status_code == 200:
@@ -128,6 +131,24 @@ def start_server(database_url: str, *, workers: int = 1, **env: str) -> Server:
             time.sleep(0.2)
     server.stop()
     raise RuntimeError("server did not start")
+
+
+def start_app_factory(factory: str, env: dict[str, str]) -> Server:
+    """A uvicorn process serving ``factory`` (``module:function``), one worker, no access log."""
+    port = free_port()
+    code = (
+        f"import uvicorn; uvicorn.run({factory!r}, factory=True, "
+        f"host='127.0.0.1', port={port}, log_config=None, access_log=False, proxy_headers=False, "
+        "server_header=False)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return wait_until_healthy(Server(process, f"http://127.0.0.1:{port}"), timeout=120)
 
 
 def make_events(

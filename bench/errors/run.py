@@ -32,12 +32,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from bench.common import Server, free_port, fresh_pg_database, fresh_sqlite_database, machine
+from bench.common import (
+    Server,
+    fresh_pg_database,
+    fresh_sqlite_database,
+    machine,
+    start_app_factory,
+)
 from gati.db.engine import Database
 from gati.errors import service
 from gati.errors.models import ErrorEvent
@@ -210,36 +215,13 @@ def run_wrk(
 
 
 def start_bench_server(database_url: str) -> Server:
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "RUN_JOBS_IN_PROCESS": "false",
         "LOG_LEVEL": "WARNING",
     }
     env["GATI_SKIP_MIGRATIONS"] = "1"
-    code = (
-        "import uvicorn; uvicorn.run('bench.errors.server_app:make_app', factory=True, "
-        f"host='127.0.0.1', port={port}, log_config=None, access_log=False, proxy_headers=False, "
-        "server_header=False)"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=HERE.parent.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = Server(process, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("bench server did not start")
+    return start_app_factory("bench.errors.server_app:make_app", env)
 
 
 async def create_project(url: str) -> tuple[int, str]:
