@@ -58,9 +58,7 @@ class Database:
         self.dialect: Dialect = dialect_of(url)
         settings = settings or Settings()
         if self.dialect == "sqlite":
-            database = make_url(url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            ensure_sqlite_folder(url)
             self.write_engine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=settings.database_pool_timeout
             )
@@ -125,6 +123,14 @@ class Database:
             await self.read_engine.dispose()
 
 
+def ensure_sqlite_folder(url: str) -> None:
+    """SQLite creates the database file, not the folders above it (e.g. a new GATI_DATA_DIR)."""
+    database = make_url(url).database
+    if dialect_of(url) == "sqlite" and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def null_pool_engine(url: str) -> AsyncEngine:
     """A poolless engine for one-off work (migrations, tests' setup)."""
+    ensure_sqlite_folder(url)
     return create_async_engine(url, poolclass=NullPool)
