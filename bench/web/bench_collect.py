@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,15 +210,22 @@ def main() -> None:
         wrk(base, "/collect", 3, args.connections)
         best_noop = best_collect = 0.0
         acknowledged = 0
+        ratios = []
         for _ in range(args.rounds):
             noop, _, _ = wrk(base, "/bench/noop", args.seconds, args.connections)
             collect, total, bad = wrk(base, "/collect", args.seconds, args.connections)
             best_noop, best_collect = max(best_noop, noop), max(best_collect, collect)
             acknowledged += total - bad
+            ratios.append(collect / noop)
         count = asyncio.run(stored(url))
+        # The machine is shared: besides the best of each, the ratio of each round's pair of
+        # adjacent runs (less sensitive to a load change between the two bests).
         print(
             f"noop {best_noop:.0f} req/s, /collect {best_collect:.0f} req/s: "
-            f"{100 * best_collect / best_noop:.0f}% of no-op",
+            f"{100 * best_collect / best_noop:.0f}% of no-op (best of each); per round: "
+            + ", ".join(f"{100 * r:.0f}%" for r in ratios)
+            + f" (median {100 * statistics.median(ratios):.0f}%); load average "
+            + " ".join(f"{v:.2f}" for v in os.getloadavg()),
             flush=True,
         )
         # wrk counts requests whose response arrived; warm-up events are stored too.

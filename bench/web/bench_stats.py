@@ -98,12 +98,13 @@ async def build(pageviews: int) -> None:
     await conn.execute(
         """
         INSERT INTO web_rollup_hourly (project_id, hour, pageviews, events, visits, bounces,
-            duration)
+            duration, visit_changes)
         SELECT project_id, date_trunc('hour', started_at), 0, 0, count(*),
-            count(*) FILTER (WHERE pageviews <= 1), sum(duration)
+            count(*) FILTER (WHERE pageviews <= 1), sum(duration), count(*)
         FROM web_sessions WHERE NOT is_bot GROUP BY 1, 2
-        ON CONFLICT (project_id, hour) DO UPDATE SET visits = excluded.visits,
-            bounces = excluded.bounces, duration = excluded.duration
+        ON CONFLICT (project_id, hour, shard) DO UPDATE SET visits = excluded.visits,
+            bounces = excluded.bounces, duration = excluded.duration,
+            visit_changes = excluded.visit_changes
         """
     )
     await conn.execute("VACUUM ANALYZE web_sessions")

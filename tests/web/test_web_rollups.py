@@ -51,11 +51,12 @@ async def assert_rollups_exact(db: Database, project_id: int) -> dict[datetime, 
                 select(WebRollupHourly).where(WebRollupHourly.project_id == project_id)
             )
         ).scalars()
-        stored = {
-            hour_of(r.hour): [r.pageviews, r.events, r.visits, r.bounces, r.duration]
-            for r in rows
-            if any((r.pageviews, r.events, r.visits, r.bounces, r.duration))
-        }
+        stored: dict[datetime, list[int]] = {}
+        for r in rows:  # summed over the shards of each hour
+            slot = stored.setdefault(hour_of(r.hour), [0, 0, 0, 0, 0])
+            for n, value in enumerate((r.pageviews, r.events, r.visits, r.bounces, r.duration)):
+                slot[n] += value
+        stored = {hour: slot for hour, slot in stored.items() if any(slot)}
     assert stored == expected
     return stored
 

@@ -1,5 +1,6 @@
 """Dialect helpers of web analytics (exhaustive branches, like :mod:`gati.db.dialect`):
-advisory locks for the visit writer and local-time buckets for the statistics.
+local-time buckets and session setup for the statistics. (The visit writer's advisory locks
+are taken by the PostgreSQL function ``web_lock_and_load_visits``, migration web_0002.)
 
 They live here rather than in ``gati/db/dialect.py`` only to keep this domain's changes in its
 own files; they have no web-specific logic and can move there as they are.
@@ -15,20 +16,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, TextClause, case, func, literal, text
 
 from gati.db.engine import Dialect
-
-
-def advisory_xact_locks(dialect: Dialect, keys: Sequence[int]) -> TextClause | None:
-    """A statement that takes transaction-scoped locks on 64-bit ``keys``, in sorted order (so two
-    writers never deadlock), on PostgreSQL. ``None`` on SQLite: its single writer connection
-    already serialises writers."""
-    if dialect == "postgresql":
-        return text(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM "
-            "(SELECT DISTINCT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS keys"
-        ).bindparams(keys=sorted(set(keys)))
-    if dialect == "sqlite":
-        return None
-    raise AssertionError(dialect)
 
 
 def local_timestamp(

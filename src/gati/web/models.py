@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     text,
@@ -139,6 +140,12 @@ class WebRollupHourly(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    # Concurrent PostgreSQL writers add to different rows of the same hour (a random shard per
+    # transaction), so they do not wait for each other's commit on the hour's row lock.
+    # Readers sum the shards.
+    shard: Mapped[int] = mapped_column(
+        SmallInteger, primary_key=True, default=0, server_default=text("0")
+    )
     pageviews: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     events: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     visits: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

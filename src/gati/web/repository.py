@@ -5,19 +5,19 @@ Statistics queries live in :mod:`gati.web.stats_repository`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, not_, select, tuple_, union, update
+from sqlalchemy import Table, delete, func, not_, select, tuple_, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.dialect import excluded, insert_ignore, upsert
 from gati.db.engine import Dialect
-from gati.db.types import sqlite_timestamp
+from gati.db.types import as_utc, sqlite_timestamp
 from gati.projects.models import Project
-from gati.web.dialect import advisory_xact_locks
 from gati.web.models import WebEvent, WebRollupHourly, WebSalt, WebSession, WebVisitorHour
 
 EVENTS: Table = WebEvent.__table__  # type: ignore[assignment]
@@ -43,6 +43,7 @@ SESSION_MUTABLE = (
     "started_at", "last_seen_at", "duration", "pageviews", "events", "entry_page", "exit_page",
 )  # fmt: skip
 ROLLUP_COUNTERS = ("pageviews", "events", "visits", "bounces", "duration", "visit_changes")
+ROLLUP_SHARDS = 8
 
 # PostgreSQL types of the columns, for the array parameters of the one-statement batch write.
 _PG_TYPES: dict[str, str] = {
@@ -70,6 +71,7 @@ def _pg_write_statement() -> str:
     visits_at = events_at + len(EVENT_COLUMNS)
     rollups_at = visits_at + len(SESSION_FIELDS)
     rollup_columns = ("project_id", "hour", *ROLLUP_COUNTERS)
+    shard_at = rollups_at + len(rollup_columns)
     visit_updates = ", ".join(f"{name} = excluded.{name}" for name in SESSION_MUTABLE)
     rollup_updates = ", ".join(
         f"{name} = web_rollup_hourly.{name} + excluded.{name}" for name in ROLLUP_COUNTERS
@@ -80,21 +82,14 @@ def _pg_write_statement() -> str:
         f"visits AS (INSERT INTO web_sessions ({', '.join(SESSION_FIELDS)}) "
         f"{_unnest(SESSION_FIELDS, visits_at)} "
         f"ON CONFLICT (project_id, id) DO UPDATE SET {visit_updates}), "
-        f"rollups AS (INSERT INTO web_rollup_hourly ({', '.join(rollup_columns)}) "
-        f"{_unnest(rollup_columns, rollups_at)} "
-        f"ON CONFLICT (project_id, hour) DO UPDATE SET {rollup_updates}) "
+        f"rollups AS (INSERT INTO web_rollup_hourly ({', '.join(rollup_columns)}, shard) "
+        f"SELECT *, ${shard_at}::smallint FROM ({_unnest(rollup_columns, rollups_at)}) AS r "
+        f"ON CONFLICT (project_id, hour, shard) DO UPDATE SET {rollup_updates}) "
         "SELECT 1"
     )
 
 
 _PG_WRITE = _pg_write_statement()
-_PG_LOAD_VISITS = (
-    f"SELECT {', '.join(SESSION_FIELDS)} FROM web_sessions "
-    "WHERE (project_id, visitor_id) IN (SELECT * FROM unnest($1::int[], $2::text[])) "
-    "AND last_seen_at >= $3 "
-    f"UNION SELECT {', '.join(SESSION_FIELDS)} FROM web_sessions "
-    "WHERE (project_id, id) IN (SELECT * FROM unnest($4::int[], $5::text[]))"
-)
 _PG_EXISTING_EVENTS = (
     "SELECT project_id, id FROM web_events "
     "WHERE (project_id, id) IN (SELECT * FROM unnest($1::int[], $2::text[]))"
@@ -103,7 +98,8 @@ _PG_EXISTING_EVENTS = (
 
 async def _driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn``, inside the transaction ``conn`` has begun (the
-    writer's first statement, :func:`lock_keys`, goes through SQLAlchemy and begins it)."""
+    writer's first statement, :func:`lock_and_load_visits`, goes through SQLAlchemy and begins
+    it)."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 
@@ -144,34 +140,33 @@ async def delete_salts_before(conn: AsyncConnection, day: date) -> None:
 # --- visits ----------------------------------------------------------------------------------
 
 
-async def lock_keys(conn: AsyncConnection, keys: Sequence[int]) -> None:
-    statement = advisory_xact_locks(_dialect(conn), keys)
-    if statement is not None and keys:
-        await conn.execute(statement)
-
-
-async def load_visits(
+async def lock_and_load_visits(
     conn: AsyncConnection,
     *,
+    lock_keys: Sequence[int],
     visitors: Sequence[tuple[int, str]],
     sessions: Sequence[tuple[int, str]],
     since: datetime,
 ) -> list[dict[str, Any]]:
-    """In one query: the visits of ``visitors`` (``(project_id, visitor_id)``) seen since
-    ``since`` and the visits named by ``sessions`` (``(project_id, id)``)."""
+    """Take the batch's locks, then read, in one query, the visits of ``visitors``
+    (``(project_id, visitor_id)``) seen since ``since`` and the visits named by ``sessions``
+    (``(project_id, id)``). PostgreSQL: one call of ``web_lock_and_load_visits`` (migration
+    web_0002), the transaction's first statement; SQLite: no locks (one writer connection)."""
+    if _dialect(conn) == "postgresql":
+        result = await conn.exec_driver_sql(
+            "SELECT * FROM web_lock_and_load_visits($1, $2, $3, $4, $5, $6)",
+            (
+                sorted(set(lock_keys)),
+                [p for p, _ in visitors],
+                [v for _, v in visitors],
+                since,
+                [p for p, _ in sessions],
+                [s for _, s in sessions],
+            ),
+        )
+        return [dict(row._mapping) for row in result]
     if not visitors and not sessions:
         return []
-    if _dialect(conn) == "postgresql":
-        driver = await _driver(conn)
-        records = await driver.fetch(
-            _PG_LOAD_VISITS,
-            [p for p, _ in visitors],
-            [v for _, v in visitors],
-            since,
-            [p for p, _ in sessions],
-            [s for _, s in sessions],
-        )
-        return [dict(record) for record in records]
     columns = [SESSIONS.c[name] for name in SESSION_FIELDS]
     parts = []
     if visitors:
@@ -228,7 +223,7 @@ async def write_batch(
     if not events and not visits and not rollups:
         return
     if _dialect(conn) == "postgresql":
-        args: list[list[Any]] = []
+        args: list[Any] = []
         for name in EVENT_COLUMNS:
             if name in _JSON_COLUMNS:
                 args.append([_json(row[name]) for row in events])
@@ -238,6 +233,7 @@ async def write_batch(
         args.extend(
             [row[name] for row in rollups] for name in ("project_id", "hour", *ROLLUP_COUNTERS)
         )
+        args.append(random.randrange(ROLLUP_SHARDS))
         driver = await _driver(conn)
         await driver.execute(_PG_WRITE, *args)
         return
@@ -266,10 +262,11 @@ async def write_batch(
         stmt = upsert(
             "sqlite",
             ROLLUPS,
-            index_elements=["project_id", "hour"],
+            # One writer on SQLite: every increment goes to shard 0.
+            index_elements=["project_id", "hour", "shard"],
             set_={name: ROLLUPS.c[name] + excluded(name) for name in ROLLUP_COUNTERS},
         )
-        await conn.execute(stmt, list(rollups))
+        await conn.execute(stmt, [{**row, "shard": 0} for row in rollups])
 
 
 _SQLITE_INSERT_EVENTS = (
@@ -297,25 +294,34 @@ async def stale_visitor_hours(
     conn: AsyncConnection, *, limit: int
 ) -> list[tuple[int, datetime, int]]:
     """``(project_id, hour, visit_changes)`` of hours with visits whose key set is missing or
-    older than the hour's ``visit_changes``."""
+    older than the hour's ``visit_changes`` (summed over the rollup shards)."""
+    hours = (
+        select(
+            ROLLUPS.c.project_id,
+            ROLLUPS.c.hour,
+            func.sum(ROLLUPS.c.visits).label("visits"),
+            func.sum(ROLLUPS.c.visit_changes).label("changes"),
+        )
+        .group_by(ROLLUPS.c.project_id, ROLLUPS.c.hour)
+        .subquery("hours")
+    )
     stmt = (
-        select(ROLLUPS.c.project_id, ROLLUPS.c.hour, ROLLUPS.c.visit_changes)
+        select(hours.c.project_id, hours.c.hour, hours.c.changes)
         .select_from(
-            ROLLUPS.outerjoin(
+            hours.outerjoin(
                 VISITOR_HOURS,
-                (VISITOR_HOURS.c.project_id == ROLLUPS.c.project_id)
-                & (VISITOR_HOURS.c.hour == ROLLUPS.c.hour),
+                (VISITOR_HOURS.c.project_id == hours.c.project_id)
+                & (VISITOR_HOURS.c.hour == hours.c.hour),
             )
         )
         .where(
-            ROLLUPS.c.visits > 0,
-            VISITOR_HOURS.c.version.is_(None)
-            | (VISITOR_HOURS.c.version != ROLLUPS.c.visit_changes),
+            hours.c.visits > 0,
+            VISITOR_HOURS.c.version.is_(None) | (VISITOR_HOURS.c.version != hours.c.changes),
         )
-        .order_by(ROLLUPS.c.project_id, ROLLUPS.c.hour)
+        .order_by(hours.c.project_id, hours.c.hour)
         .limit(limit)
     )
-    return [(int(r[0]), r[1], int(r[2])) for r in await conn.execute(stmt)]
+    return [(int(r[0]), as_utc(r[1]), int(r[2])) for r in await conn.execute(stmt)]
 
 
 async def visitor_keys_of_hour(

@@ -307,8 +307,10 @@ class RollupHour:
 async def rollup_hours(
     session: AsyncSession, *, project_id: int, start: datetime, end: datetime
 ) -> list[RollupHour]:
-    stmt = select(ROLLUPS.c.hour, *(ROLLUPS.c[name] for name in ROLLUP_COUNTERS)).where(
-        *_rollup_conditions(project_id, start, end)
+    stmt = (
+        select(ROLLUPS.c.hour, *(func.sum(ROLLUPS.c[name]) for name in ROLLUP_COUNTERS))
+        .where(*_rollup_conditions(project_id, start, end))
+        .group_by(ROLLUPS.c.hour)
     )
     return [
         RollupHour(as_utc(row[0]), *(int(v) for v in row[1:]))

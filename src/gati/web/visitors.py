@@ -11,7 +11,7 @@ A statistics query reads the rollups of its window first. For each range it must
 window, or each bucket of a timeseries):
 
 * at most :data:`EXACT_VISITS` visits: the exact union of the key sets, counted with Arrow's
-  hash-based ``count_distinct``;
+  hash-based ``unique``;
 * more: the union of the hours' sketches, an estimate with a relative standard error of about
   1.6 % (95 % of answers within ±3.3 %), as Plausible's and most analytics' unique counts are
   approximate at scale.
@@ -86,9 +86,8 @@ class HourlyVisitors:
         chunks = [self.keys[h] for h in hours if h in self.keys and len(self.keys[h])]
         if not chunks:
             return 0
-        if len(chunks) == 1:
-            return int(pc.count_distinct(chunks[0]).as_py())
-        return int(pc.count_distinct(pa.chunked_array(chunks, type=pa.int64())).as_py())
+        # unique() of one array: ~3x faster than count_distinct() (of chunks or not) here.
+        return len(pc.unique(chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)))
 
 
 def _hours(start: datetime, end: datetime) -> Iterable[datetime]:

@@ -38,12 +38,46 @@ _HOUR = {
 }
 
 
+# PostgreSQL: the batch writer's first statement. Takes the batch's advisory locks (sorted, so
+# two writers never deadlock), then, in a new snapshot that sees everything committed before
+# the locks were granted, returns the open visits of the batch's visitors and the visits its
+# client session ids name: one round trip instead of two. Planned on every call
+# (force_custom_plan): a plan cached while the tables were small (a seq scan) would otherwise
+# stay with the connection as they grow.
+LOCK_AND_LOAD = """
+CREATE FUNCTION web_lock_and_load_visits(
+    lock_keys bigint[], visitor_projects int[], visitor_ids text[], since timestamptz,
+    session_projects int[], session_ids text[]
+) RETURNS SETOF web_sessions LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM count(pg_advisory_xact_lock(k))
+        FROM (SELECT DISTINCT unnest(lock_keys) AS k ORDER BY 1) AS keys;
+    RETURN QUERY
+        SELECT * FROM web_sessions
+        WHERE (project_id, visitor_id) IN (SELECT * FROM unnest(visitor_projects, visitor_ids))
+            AND last_seen_at >= since
+        UNION
+        SELECT * FROM web_sessions
+        WHERE (project_id, id) IN (SELECT * FROM unnest(session_projects, session_ids));
+END
+$$ SET plan_cache_mode = force_custom_plan
+"""
+
+
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(LOCK_AND_LOAD)
     with op.batch_alter_table("web_rollup_hourly") as batch:
         for name in COUNTERS:
             batch.add_column(
                 sa.Column(name, sa.BigInteger(), server_default=sa.text("0"), nullable=False)
             )
+        # Concurrent writers add to a random shard of the hour (no wait on one row lock).
+        batch.add_column(
+            sa.Column("shard", sa.SmallInteger(), server_default=sa.text("0"), nullable=False)
+        )
+        batch.drop_constraint("pk_web_rollup_hourly", type_="primary")
+        batch.create_primary_key("pk_web_rollup_hourly", ["project_id", "hour", "shard"])
     hour = _HOUR[op.get_bind().dialect.name]
     op.execute(
         "INSERT INTO web_rollup_hourly "
@@ -52,7 +86,7 @@ def upgrade() -> None:
         "sum(CASE WHEN pageviews <= 1 THEN 1 ELSE 0 END), sum(duration), count(*) "
         # (The WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.)
         "FROM web_sessions WHERE NOT is_bot GROUP BY 1, 2 "
-        "ON CONFLICT (project_id, hour) DO UPDATE SET visits = excluded.visits, "
+        "ON CONFLICT (project_id, hour, shard) DO UPDATE SET visits = excluded.visits, "
         "bounces = excluded.bounces, duration = excluded.duration, "
         "visit_changes = excluded.visit_changes"
     )
@@ -84,6 +118,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "DROP FUNCTION web_lock_and_load_visits(bigint[], int[], text[], timestamptz, "
+            "int[], text[])"
+        )
     op.drop_table("web_visitor_hours")
     op.drop_index("ix_web_sessions_visitors", table_name="web_sessions")
     op.create_index(
@@ -92,6 +131,18 @@ def downgrade() -> None:
         ["project_id", "started_at"],
         postgresql_include=["visitor_key", "pageviews", "duration", "is_bot"],
     )
+    # Fold the shards into shard 0 before the key loses its shard column.
+    op.execute(
+        "INSERT INTO web_rollup_hourly (project_id, hour, shard, pageviews, events) "
+        "SELECT project_id, hour, 0, sum(pageviews), sum(events) FROM web_rollup_hourly "
+        "WHERE true GROUP BY project_id, hour "
+        "ON CONFLICT (project_id, hour, shard) DO UPDATE SET pageviews = excluded.pageviews, "
+        "events = excluded.events"
+    )
+    op.execute("DELETE FROM web_rollup_hourly WHERE shard <> 0")
     with op.batch_alter_table("web_rollup_hourly") as batch:
+        batch.drop_constraint("pk_web_rollup_hourly", type_="primary")
+        batch.create_primary_key("pk_web_rollup_hourly", ["project_id", "hour"])
+        batch.drop_column("shard")
         for name in COUNTERS:
             batch.drop_column(name)
