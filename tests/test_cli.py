@@ -48,9 +48,7 @@ def test_serve_with_no_settings_creates_its_data_folder(tmp_path: Path) -> None:
     from tests.conftest import free_port, wait_until
 
     data_dir = tmp_path / "new" / "data"
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GATI_SKIP_MIGRATIONS")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GATI_SKIP_MIGRATIONS")}
     env.update(GATI_DATA_DIR=str(data_dir), RUN_JOBS_IN_PROCESS="false", LOG_LEVEL="WARNING")
     port = free_port()
     log = tmp_path / "serve.log"
