@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
 from gati.db.engine import Dialect
-from gati.db.types import sqlite_timestamp
 
 
 def insert_ignore(dialect: Dialect, table: Table, *, index_elements: Sequence[str]) -> Insert:
@@ -203,20 +202,17 @@ def local_timestamp(
     tz: str,
     offsets: Sequence[tuple[datetime, int]],
 ) -> ColumnElement[Any]:
-    """A UTC timestamp column as local wall-clock time in ``tz`` (naive), for truncation with
-    :func:`local_trunc`. PostgreSQL converts with its own time zone database; SQLite has none, so
-    ``offsets`` (``[(from_utc, offset_seconds), ...]`` covering the queried window, oldest first)
-    become a CASE over the DST transitions."""
+    """A UTC timestamp column as local wall-clock time in ``tz`` (naive), for :func:`local_trunc`.
+    PostgreSQL converts with its own time zone database; SQLite has none, so ``offsets``
+    (``[(from_utc, offset_seconds), ...]`` covering the queried window, oldest first) become a
+    CASE over the DST transitions."""
     if dialect == "postgresql":
         return func.timezone(tz, column)
     if dialect == "sqlite":
         if len(offsets) <= 1:
             seconds: ColumnElement[Any] = literal(offsets[0][1] if offsets else 0)
         else:
-            whens = [
-                (column < sqlite_timestamp(start), previous[1])
-                for previous, (start, _) in pairwise(offsets)
-            ]
+            whens = [(column < start, previous[1]) for previous, (start, _) in pairwise(offsets)]
             seconds = case(*whens, else_=offsets[-1][1])
         return func.datetime(column, func.printf("%+d seconds", seconds))
     raise AssertionError(dialect)

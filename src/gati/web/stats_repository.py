@@ -34,10 +34,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gati.db.dialect import json_text
+from gati.db.dialect import json_text, local_timestamp, local_trunc
 from gati.db.engine import Dialect
 from gati.db.types import as_utc
-from gati.web.dialect import analytics_session_setup, local_timestamp, local_trunc
+from gati.web.dialect import analytics_session_setup
 from gati.web.dimensions import Dimension, Filter, Operator, Scope
 from gati.web.repository import (
     EVENTS,
