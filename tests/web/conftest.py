@@ -6,8 +6,9 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
+
+from tests.conftest import _service_missing
 
 CHROMIUM = os.environ.get("GATI_CHROMIUM", "/usr/bin/chromium")
 HAVE_CHROMIUM = os.path.exists(CHROMIUM) or shutil.which(CHROMIUM) is not None
@@ -25,7 +26,7 @@ CHROMIUM_ARGS = [
 @pytest_asyncio.fixture(scope="session")
 async def chromium() -> AsyncIterator[object]:
     if not HAVE_CHROMIUM:
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+        _service_missing(f"{CHROMIUM} (apt-get install -y chromium)", FileNotFoundError(CHROMIUM))
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

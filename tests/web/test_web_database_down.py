@@ -13,14 +13,13 @@ from tests.conftest import PG_ADMIN_DSN
 from tests.web.helpers import CHROME, stored_events
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a server to take away
 async def test_collect_answers_503_when_postgresql_is_unreachable(
     make_app: Callable[..., Any],
     make_project: Callable[..., Any],
     db: Database,
     database_url: str,
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs a database server to take away")
     name = database_url.rsplit("/", 1)[1]
     project = await make_project()
     admin = await asyncpg.connect(PG_ADMIN_DSN)
