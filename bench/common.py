@@ -78,6 +78,10 @@ class Server:
         parent = psutil.Process(self.process.pid)
         return [parent.pid] + [c.pid for c in parent.children(recursive=True)]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server's processes so far."""
+        return process_cpu_seconds(self.pids())
+
     def rss_mb(self) -> float:
         import psutil
 
@@ -101,6 +105,32 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL server process on this machine (backends included)."""
+    import psutil
+
+    return process_cpu_seconds(
+        [
+            p.pid
+            for p in psutil.process_iter(["name"])
+            if p.info["name"] in ("postgres", "postmaster")
+        ]
+    )
 
 
 def start_server(database_url: str, *, workers: int = 1, **env: str) -> Server:

@@ -80,3 +80,78 @@ async def test_full_queue_answers_503(db: Database) -> None:
     finally:
         gate.set()
         await committer.stop()
+
+
+async def test_items_queued_while_the_writer_gathers_share_its_transaction(db: Database) -> None:
+    committer = GroupCommitter(db, gather_yields=4)
+    committer.register("t", _writer)
+    committer.start()
+    try:
+
+        async def submit_after(ticks: int, item: str) -> Any:
+            for _ in range(ticks):
+                await asyncio.sleep(0)  # scheduling steps, not time
+            return await committer.submit("t", item)
+
+        # The first item wakes the writer; the others arrive one scheduling step apart while
+        # it yields to the loop, so all four are committed together.
+        results = await asyncio.gather(*(submit_after(n, f"g{n}") for n in range(4)))
+    finally:
+        await committer.stop()
+    assert results == [f"ok:g{n}" for n in range(4)]
+    assert committer.groups_committed == 1
+    assert await _count(db) == 4
+
+
+async def test_without_gathering_a_lone_item_does_not_wait_for_company(db: Database) -> None:
+    committer = GroupCommitter(db, gather_yields=0)
+    committer.register("t", _writer)
+    committer.start()
+    try:
+        assert await committer.submit("t", "alone") == "ok:alone"
+        assert committer.groups_committed == 1
+    finally:
+        await committer.stop()
+
+
+async def test_a_cancelled_request_still_has_its_item_written(db: Database) -> None:
+    committer = GroupCommitter(db)
+    committer.register("t", _writer)
+    committer.start()
+    try:
+        task = asyncio.create_task(committer.submit("t", "cancelled"))
+        await asyncio.sleep(0)  # queued
+        task.cancel()
+        assert await committer.submit("t", "after") == "ok:after"
+    finally:
+        await committer.stop()
+    assert task.cancelled()
+    assert await _count(db) == 2
+
+
+async def test_a_held_connection_goes_back_to_the_pool_when_the_queue_is_empty(
+    db: Database,
+) -> None:
+    committer = GroupCommitter(db)
+    # Held between groups only where other writers have connections left (PostgreSQL's pool);
+    # SQLite's single write connection is checked out per group.
+    assert committer.hold_connection == (db.dialect == "postgresql")
+    committer.register("t", _writer)
+    committer.start()
+    pool = db.write_engine.pool
+    try:
+        items = [f"h{n}" for n in range(50)] + ["bad"] + [f"k{n}" for n in range(50)]
+        results = await asyncio.gather(
+            *(committer.submit("t", i) for i in items), return_exceptions=True
+        )
+        assert isinstance(results[50], ValueError)
+        assert sum(1 for r in results if isinstance(r, str)) == 100
+        for _ in range(1000):  # polling with a deadline (10 s): the release is asynchronous
+            if pool.checkedout() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert pool.checkedout() == 0
+        assert await committer.submit("t", "later") == "ok:later"
+    finally:
+        await committer.stop()
+    assert await _count(db) == 101

@@ -32,6 +32,7 @@ from bench.common import (
     machine,
     make_events,
     percentile,
+    postgres_cpu_seconds,
     start_server,
 )
 from gati.db.types import sqlite_timestamp
@@ -94,8 +95,13 @@ async def ceiling_pg(events: list[dict[str, Any]], clients: int) -> float:
             await c.close()
 
     start = time.perf_counter()
+    pg_cpu = postgres_cpu_seconds()
     await asyncio.gather(*(worker() for _ in range(clients)))
-    return len(rows) / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    print(
+        f"ceiling: PostgreSQL CPU {(postgres_cpu_seconds() - pg_cpu) / len(rows) * 1e6:.1f} µs per event"
+    )
+    return len(rows) / elapsed
 
 
 async def ceiling_sqlite(events: list[dict[str, Any]], path: Path) -> float:
@@ -182,7 +188,10 @@ async def main() -> None:
     try:
         latencies = await single_request_latency(server.url, warm_bodies)
         rss_before = server.rss_mb()
+        cpu_before, pg_before = server.cpu_seconds(), postgres_cpu_seconds()
         elapsed, _ = await drive(server.url, bodies, args.clients)
+        server_cpu = (server.cpu_seconds() - cpu_before) / len(timed) * 1e6
+        pg_cpu = (postgres_cpu_seconds() - pg_before) / len(timed) * 1e6
         rss_after = server.rss_mb()
     finally:
         server.stop()
@@ -200,6 +209,10 @@ async def main() -> None:
         f"raw ceiling ({'COPY, ' + str(args.clients) + ' connections' if args.dialect == 'postgresql' else 'executemany, 1 process'}): {ceiling:,.0f} events/s"
     )
     print(f"ratio: {rate / ceiling * 100:.1f}% of the ceiling")
+    print(
+        f"CPU per stored event: gati server {server_cpu:.1f} µs"
+        + (f", PostgreSQL {pg_cpu:.1f} µs" if args.dialect == "postgresql" else "")
+    )
     print(f"server RSS (all processes): {rss_before:.0f} MB before, {rss_after:.0f} MB after")
     _ = PG_BASE
 

@@ -1,9 +1,9 @@
 """bench/live/latency: POST /api/v1/metrics returning -> WebSocket subscriber receiving the point.
 
     uv run python -m bench.live.latency [--subscribers 1000] [--posts 200] [--client-procs 2]
-        [--dialect sqlite|postgresql] [--redis] [--compression] [--interval 0.05]
+        [--dialect sqlite|postgresql] [--redis [--workers 2]] [--compression] [--interval 0.05]
 
-A real `gati serve` (1 process, local mode); ``--subscribers`` WebSocket clients, all subscribed
+A real `gati serve` (``--workers`` processes, default 1; local mode); ``--subscribers`` WebSocket clients, all subscribed
 to the same metric, spread over ``--client-procs`` separate client processes (so that parsing
 1,000 frames per point does not run in one Python process: the clients share the machine's cores
 with the server, and this split is part of the result); then ``--posts`` single-point POSTs one
@@ -93,9 +93,7 @@ class Subscriber(asyncio.Protocol):
         self._flush()
 
 
-async def client_process_main(
-    url: str, count: int, compression: bool, pipe: Connection
-) -> None:
+async def client_process_main(url: str, count: int, compression: bool, pipe: Connection) -> None:
     loop = asyncio.get_running_loop()
     parsed = urlparse(url)
     received: list[tuple[int, float]] = []
@@ -150,7 +148,12 @@ async def main() -> None:
         help="server accepts permessage-deflate (LIVE_WS_COMPRESSION=true)",
     )
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between posts")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (more than 1 needs --redis)"
+    )
     args = parser.parse_args()
+    if args.workers > 1 and not args.redis:
+        parser.error("--workers > 1 needs --redis (subscribers and posts meet in any process)")
     tmp = Path(tempfile.mkdtemp())
     if args.dialect == "sqlite":
         url = await fresh_sqlite_database(tmp / "gati.db")
@@ -165,7 +168,7 @@ async def main() -> None:
         env.update(
             REDIS_URL="redis://127.0.0.1:6379/0", REDIS_PREFIX=f"bench:{uuid.uuid4().hex[:8]}:"
         )
-    server = start_server(url, **env)
+    server = start_server(url, workers=args.workers, **env)
     procs: list[tuple[mp.process.BaseProcess, Connection]] = []
     try:
         ws_url = server.url.replace("http://", "ws://") + "/api/v1/ws/metrics"
@@ -186,8 +189,8 @@ async def main() -> None:
             if not await asyncio.to_thread(pipe.poll, 180):
                 raise TimeoutError("client process not ready")
             pipe.recv()
-        server_process = psutil.Process(server.process.pid)
-        server_cpu0 = sum(server_process.cpu_times()[:2])
+        server_processes = [psutil.Process(pid) for pid in server.pids()]
+        server_cpu0 = sum(sum(p.cpu_times()[:2]) for p in server_processes)
         load0 = os.getloadavg()[0]
         returned: dict[int, float] = {}
         async with httpx.AsyncClient(base_url=server.url) as http:
@@ -198,7 +201,7 @@ async def main() -> None:
                 returned[response.json()["id"]] = time.time()
                 await asyncio.sleep(args.interval)
         await asyncio.sleep(1.0)  # stragglers (counted as missed if they never arrive)
-        server_cpu = sum(server_process.cpu_times()[:2]) - server_cpu0
+        server_cpu = sum(sum(p.cpu_times()[:2]) for p in server_processes) - server_cpu0
         load1 = os.getloadavg()[0]
         received: list[tuple[int, float]] = []
         client_cpu: list[float] = []
@@ -228,6 +231,7 @@ async def main() -> None:
         f"machine: {machine()}; {args.dialect}, {fanout}; permessage-deflate "
         f"{'offered' if args.compression else 'not offered'} by clients, "
         f"{'accepted' if args.server_compression else 'off'} on the server; "
+        f"{args.workers} server process(es); "
         f"{args.subscribers} subscribers in {args.client_procs} client process(es); "
         f"{args.posts} posts {args.interval * 1000:.0f} ms apart; load average {load0:.1f} -> {load1:.1f}"
     )

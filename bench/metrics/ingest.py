@@ -3,8 +3,9 @@
     uv run python -m bench.metrics.ingest [--dialect sqlite|postgresql] [--seconds 15] [--connections 64] [--rounds 2]
 
 One uvicorn process serving the real app plus ``POST /bench/noop`` (reads the body, answers 201;
-same middleware stack). Load: `wrk` (1 thread, C connections) posting
-``{"name":"ingest_bench","value":1.5}``, first to the no-op endpoint, then to /api/v1/metrics.
+same middleware stack; matched first in the route table, ``BENCH_NOOP_LAST=1`` appends it).
+Load: `wrk` (1 thread, C connections) posting ``{"name":"ingest_bench","value":1.5}``, first to
+the no-op endpoint, then to /api/v1/metrics.
 Rate limiting stays on (limit raised so that it does not refuse). Every 201 is a committed point
 (group commit); the bench checks that the stored count equals the 201 count.
 
@@ -140,7 +141,9 @@ async def main() -> None:
             )
             load_noop = os.getloadavg()[0]
             ingests.append(
-                run_wrk(base + "/api/v1/metrics", args.seconds, args.connections, script, server.pid)
+                run_wrk(
+                    base + "/api/v1/metrics", args.seconds, args.connections, script, server.pid
+                )
             )
             load_ingest = os.getloadavg()[0]
             stats = httpx.get(base + "/bench/stats", timeout=5).json()
@@ -161,7 +164,9 @@ async def main() -> None:
     acknowledged = sum(r[1] - r[2] for r in ingests)
     noop, ingest = max(noops), max(ingests)
     print(
-        f"machine: {machine()}; {args.dialect}; 1 server process; wrk -t1 -c{args.connections} "
+        f"machine: {machine()}; {args.dialect}; 1 server process; no-op route "
+        f"{'appended' if os.environ.get('BENCH_NOOP_LAST') == '1' else 'matched first'}; "
+        f"wrk -t1 -c{args.connections} "
         f"-d{args.seconds}s; {args.rounds} alternating rounds, best of each"
     )
     print(f"no-op POST:            {noop[0]:,.0f} req/s (p99 {noop[3]}, {noop[4]:.0f} us CPU/req)")

@@ -6,7 +6,8 @@ Calls the ASGI app directly (no sockets, no HTTP parser) from ``--concurrency`` 
 under uvloop, alternating no-op and ingest rounds, and reports process CPU time (all threads,
 incl. the SQLite driver thread) per request. CPU per request is far less sensitive to other
 load on the machine than requests/s, so it is the figure to compare code changes with; the
-wrk benchmark (bench.metrics.ingest) gives the end-to-end req/s ratio.
+wrk benchmark (bench.metrics.ingest) gives the end-to-end req/s ratio. The no-op is matched
+first (``BENCH_NOOP_LAST=1``: appended after every other route; see bench/metrics/noop_app.py).
 """
 
 from __future__ import annotations
@@ -81,9 +82,7 @@ async def _round(app: Any, path: str, requests: int, concurrency: int) -> tuple[
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return (time.process_time() - cpu0) / requests * 1e6, requests / (
-        time.perf_counter() - wall0
-    )
+    return (time.process_time() - cpu0) / requests * 1e6, requests / (time.perf_counter() - wall0)
 
 
 async def main() -> None:
@@ -123,10 +122,16 @@ async def main() -> None:
         groups, items = committer.groups_committed, committer.items_committed
     n, i = min(noop), min(ingest)
     print(f"machine: {machine()}; {args.dialect}; in-process ASGI, {args.concurrency} tasks")
-    print(f"no-op:           {n:6.0f} us CPU/request (rounds: {', '.join(f'{x:.0f}' for x in noop)})")
-    print(f"/api/v1/metrics: {i:6.0f} us CPU/request (rounds: {', '.join(f'{x:.0f}' for x in ingest)})")
+    print(
+        f"no-op:           {n:6.0f} us CPU/request (rounds: {', '.join(f'{x:.0f}' for x in noop)})"
+    )
+    print(
+        f"/api/v1/metrics: {i:6.0f} us CPU/request (rounds: {', '.join(f'{x:.0f}' for x in ingest)})"
+    )
     print(f"ingest extra: {i - n:.0f} us; CPU-bound ratio no-op/ingest: {n / i * 100:.0f}%")
-    print(f"group commit: {items} points in {groups} transactions ({items / max(groups, 1):.1f}/tx)")
+    print(
+        f"group commit: {items} points in {groups} transactions ({items / max(groups, 1):.1f}/tx)"
+    )
 
 
 if __name__ == "__main__":

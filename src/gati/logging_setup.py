@@ -44,7 +44,8 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+            # Access logging off (LOG_LEVEL above INFO): no per-request wrapper at all.
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -59,16 +60,15 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "ms": round((time.perf_counter() - start) * 1000, 2),
-                            "client": (scope.get("client") or ("", 0))[0],
-                        }
-                    },
-                )
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - start) * 1000, 2),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    }
+                },
+            )

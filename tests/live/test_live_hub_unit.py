@@ -44,6 +44,24 @@ async def test_outbox_close_wakes_a_waiting_reader() -> None:
     assert len(outbox) == 0
 
 
+async def test_outbox_wakes_a_waiting_writer_once_per_offer_burst() -> None:
+    outbox = Outbox(maxsize=5)
+    reader = asyncio.create_task(outbox.get())
+    await asyncio.sleep(0)  # the reader is waiting now
+    assert not reader.done()
+    outbox.offer('{"i": 1}')
+    outbox.offer('{"i": 2}')
+    assert await asyncio.wait_for(reader, 2) == '{"i": 1}'
+    assert await next_message(outbox) == {"i": 2}
+    # A cancelled waiter leaves the outbox usable.
+    waiting = asyncio.create_task(outbox.get())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    outbox.offer('{"i": 3}')
+    assert await next_message(outbox) == {"i": 3}
+
+
 async def test_in_process_hub_delivers_only_to_subscribed_topics() -> None:
     hub = LiveHub()
     await hub.start()

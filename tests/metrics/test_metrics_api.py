@@ -108,6 +108,52 @@ async def test_concurrent_single_points_share_commits_and_all_are_stored(
     assert len(ids) == 60
     listed = await client.get("/api/v1/metrics", params={"name": "gc", "limit": 1000})
     assert {item["id"] for item in listed.json()["items"]} == ids
+    # Each acknowledged id is the row holding that request's value (ids of a shared
+    # multi-row INSERT are matched back to their requests in order).
+    answered = {r.json()["id"]: r.json()["value"] for r in responses}
+    stored = {item["id"]: item["value"] for item in listed.json()["items"]}
+    assert stored == answered
+    assert sorted(answered.values()) == [float(i) for i in range(60)]
+
+
+async def test_batch_ids_are_in_input_order(client: httpx.AsyncClient) -> None:
+    values = random.Random(7).sample(range(100_000), 300)
+    batch = [
+        {"name": "order", "value": v, "tags": {"shard": str(v % 3)}, "id": f"o-{v}"} for v in values
+    ]
+    response = await client.post("/api/v1/metrics", json=batch)
+    assert response.status_code == 200, response.text
+    ids = response.json()["ids"]
+    assert len(set(ids)) == 300
+    for point_id, value in list(zip(ids, values, strict=True))[::37]:
+        fetched = (await client.get(f"/api/v1/metrics/{point_id}")).json()
+        assert fetched["value"] == value and fetched["client_id"] == f"o-{value}"
+
+
+async def test_single_point_ingest_checks_credentials(
+    make_app: MakeApp, make_project: Callable[..., Any], production_settings: dict[str, Any]
+) -> None:
+    mine, theirs = await make_project("mine"), await make_project("theirs")
+    point = {"name": "auth", "value": 1}
+    async with make_app(**production_settings) as client:
+        anonymous = await client.post("/api/v1/metrics", json=point)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"] == "authentication_required"
+        unknown = await client.post(
+            "/api/v1/metrics", json=point, headers={"X-API-Key": "sk_not_a_real_key"}
+        )
+        assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_key"
+        public = {"Authorization": f"Bearer {mine['public_key']}"}
+        stored = await client.post("/api/v1/metrics", json=point, headers=public)
+        assert stored.status_code == 201 and stored.json()["project_id"] == mine["id"]
+        elsewhere = await client.post(
+            "/api/v1/metrics", params={"project": theirs["id"]}, json=point, headers=public
+        )
+        assert elsewhere.status_code == 404
+        named = await client.post(
+            "/api/v1/metrics", params={"project": mine["slug"]}, json=point, headers=public
+        )
+        assert named.status_code == 201 and named.json()["project_id"] == mine["id"]
 
 
 async def test_list_filters_and_cursor_pagination(client: httpx.AsyncClient) -> None:

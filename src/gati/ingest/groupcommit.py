@@ -17,7 +17,9 @@ few microseconds of waiting, and an idle server still commits a lone item at onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,20 @@ log = logging.getLogger(__name__)
 
 BatchWriter = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
 """Writes a list of items in the given transaction; returns one result per item, in order."""
+
+
+@dataclass
+class _Lease:
+    """A writer task's held connection (see the module docstring)."""
+
+    conn: AsyncConnection | None = None
+    since: float = 0.0
+
+    async def release(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 @dataclass
@@ -49,10 +65,17 @@ class GroupCommitter:
         queue_limit: int = 20000,
         concurrency: int = 1,
         gather_yields: int = 4,
+        hold_connection: bool | None = None,
+        hold_seconds: float = 10.0,
     ) -> None:
         self.db = db
         self.max_batch = max_batch
         self.gather_yields = gather_yields
+        if hold_connection is None:  # only when other writers have connections left
+            pool_size = getattr(db.write_engine.pool, "size", lambda: 1)()
+            hold_connection = pool_size > 1
+        self.hold_connection = hold_connection
+        self.hold_seconds = hold_seconds
         self.queue_limit = queue_limit
         self.concurrency = concurrency
         self._writers: dict[str, BatchWriter] = {}
@@ -104,57 +127,82 @@ class GroupCommitter:
 
     async def _run(self) -> None:
         queue = self._queue
-        while True:
-            first = await queue.get()
-            batch = [first]
-            for _ in range(self.gather_yields):
-                if len(batch) + queue.qsize() >= self.max_batch:
-                    break
-                seen = queue.qsize()
-                await asyncio.sleep(0)  # let requests that are ready queue their items
-                if queue.qsize() == seen:
-                    break
-            while len(batch) < self.max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            try:
-                await self._write(batch)
-            finally:
-                for _ in batch:
-                    queue.task_done()
+        lease = _Lease() if self.hold_connection else None
+        try:
+            while True:
+                first = await queue.get()
+                batch = [first]
+                for _ in range(self.gather_yields):
+                    if len(batch) + queue.qsize() >= self.max_batch:
+                        break
+                    seen = queue.qsize()
+                    await asyncio.sleep(0)  # let requests that are ready queue their items
+                    if queue.qsize() == seen:
+                        break
+                while len(batch) < self.max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                try:
+                    await self._write(batch, lease)
+                finally:
+                    for _ in batch:
+                        queue.task_done()
+                if (
+                    lease is not None
+                    and lease.conn is not None
+                    and (queue.empty() or time.monotonic() - lease.since > self.hold_seconds)
+                ):
+                    await lease.release()
+        finally:
+            if lease is not None:
+                await lease.release()
 
-    async def _write(self, batch: list[_Pending]) -> None:
+    async def _write(self, batch: list[_Pending], lease: _Lease | None = None) -> None:
         """Commit the group; if it fails, split it in halves and retry each (a bad item ends up
         alone and fails alone, in O(log n) extra transactions)."""
         try:
-            results = await self._transaction(batch)
+            results = await self._transaction(batch, lease)
         except Exception as exc:
             if len(batch) == 1:
                 self._fail(batch[0], exc)
                 return
             log.warning("group commit of %d items failed (%s); retrying in halves", len(batch), exc)
             middle = len(batch) // 2
-            await self._write(batch[:middle])
-            await self._write(batch[middle:])
+            await self._write(batch[:middle], lease)
+            await self._write(batch[middle:], lease)
             return
         self.groups_committed += 1
         self.items_committed += len(batch)
         for pending, result in zip(batch, results, strict=True):
             self._resolve(pending, result)
 
-    async def _transaction(self, batch: list[_Pending]) -> list[Any]:
+    async def _transaction(self, batch: list[_Pending], lease: _Lease | None = None) -> list[Any]:
+        if lease is None:
+            async with self.db.connection() as conn:
+                return await self._write_kinds(conn, batch)
+        if lease.conn is None:
+            lease.conn = await self.db.write_engine.connect()
+            lease.since = time.monotonic()
+        conn = lease.conn
+        try:
+            async with conn.begin():
+                return await self._write_kinds(conn, batch)
+        except BaseException:
+            await lease.release()  # rolled back; a fresh connection from the pool next time
+            raise
+
+    async def _write_kinds(self, conn: AsyncConnection, batch: list[_Pending]) -> list[Any]:
         by_kind: dict[str, list[int]] = {}
         for index, pending in enumerate(batch):
             by_kind.setdefault(pending.kind, []).append(index)
         results: list[Any] = [None] * len(batch)
-        async with self.db.connection() as conn:
-            for kind, indexes in by_kind.items():
-                out = await self._writers[kind](conn, [batch[i].item for i in indexes])
-                if len(out) != len(indexes):
-                    raise RuntimeError(
-                        f"batch writer {kind!r} returned {len(out)} results for {len(indexes)} items"
-                    )
-                for i, result in zip(indexes, out, strict=True):
-                    results[i] = result
+        for kind, indexes in by_kind.items():
+            out = await self._writers[kind](conn, [batch[i].item for i in indexes])
+            if len(out) != len(indexes):
+                raise RuntimeError(
+                    f"batch writer {kind!r} returned {len(out)} results for {len(indexes)} items"
+                )
+            for i, result in zip(indexes, out, strict=True):
+                results[i] = result
         return results
 
     @staticmethod

@@ -41,6 +41,16 @@ def events_topic(project_id: int) -> str:
 class Outbox:
     """One connection's bounded queue of serialized messages (drop-oldest)."""
 
+    __slots__ = (
+        "_closed",
+        "_items",
+        "_unreported_drops",
+        "_waiter",
+        "dropped_total",
+        "maxsize",
+        "topics",
+    )
+
     def __init__(self, maxsize: int = DEFAULT_OUTBOX_SIZE) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
@@ -49,7 +59,9 @@ class Outbox:
         self.dropped_total = 0
         self._unreported_drops = 0
         self._items: deque[str] = deque()
-        self._ready = asyncio.Event()
+        # The writer waiting for a message (a bare future: cheaper than an asyncio.Event, and a
+        # fan-out wakes one per subscriber).
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
     def __len__(self) -> int:
@@ -59,22 +71,36 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     def offer(self, message: str) -> None:
         """Enqueue without ever blocking; drops the oldest message when full."""
         if self._closed:
             return
-        if len(self._items) >= self.maxsize:
-            self._items.popleft()
+        items = self._items
+        if len(items) >= self.maxsize:
+            items.popleft()
             self.dropped_total += 1
             self._unreported_drops += 1
-        self._items.append(message)
-        self._ready.set()
+        items.append(message)
+        if self._waiter is not None:
+            self._wake()
 
     async def get(self) -> str | None:
         """The next message (a ``dropped`` notice first if messages were lost); None when closed."""
         while not self._items and not self._closed:
-            self._ready.clear()
-            await self._ready.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
         if self._closed and not self._items:
             return None
         if self._unreported_drops:
@@ -85,7 +111,7 @@ class Outbox:
     def close(self) -> None:
         self._closed = True
         self._items.clear()
-        self._ready.set()
+        self._wake()
 
 
 class LiveBackend(Protocol):
@@ -193,7 +219,12 @@ class LiveHub:
         outbox.close()
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
-        """Send ``message`` to every subscriber of ``topic`` in every process. Call after commit."""
+        """Send ``message`` to every subscriber of ``topic`` in every process. Call after commit.
+
+        Serialised once here, whatever the number of subscribers; with the in-process backend
+        a topic nobody subscribes to costs nothing (no serialisation)."""
+        if type(self.backend) is InProcessBackend and topic not in self._subscribers:
+            return
         await self.backend.publish(topic, orjson.dumps(message))
 
     async def publish_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:

@@ -191,11 +191,18 @@ class LiveSession:
 
     async def _writer(self) -> None:
         assert self.outbox is not None
-        while True:
-            text = await self.outbox.get()
-            if text is None:
-                return
-            await self.websocket.send_text(text)
+        outbox = self.outbox
+        # The ASGI send of this connection, without Starlette's per-call state checks (the
+        # socket is accepted and only this task sends data frames; a fan-out calls this once
+        # per subscriber, so every layer counts). Falls back to the public API.
+        send = getattr(self.websocket, "_send", None)
+        if send is None:
+            send_text = self.websocket.send_text
+            while (text := await outbox.get()) is not None:
+                await send_text(text)
+            return
+        while (text := await outbox.get()) is not None:
+            await send({"type": "websocket.send", "text": text})
 
     async def _reader(self) -> None:
         while True:

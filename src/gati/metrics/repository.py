@@ -20,8 +20,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from gati.db.dialect import date_trunc, excluded, insert_ignore, json_text, upsert
 from gati.db.engine import Dialect

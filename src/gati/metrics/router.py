@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gati.app import STARTUP_HOOKS
 from gati.auth.deps import (
-    CurrentPrincipal,
     Principal,
     ReadScope,
     require_principal_of,
@@ -77,12 +76,8 @@ _INGEST_BODY = {
                 "schema": {"oneOf": [_POINT_SCHEMA, {"type": "array", "items": _POINT_SCHEMA}]}
             }
         },
-    }
+    },
 }
-
-
-async def _ingest_project_id(request: Request, principal: CurrentPrincipal) -> int:
-    return await ingest_project_id(request, principal)
 
 
 async def ingest_project_id(request: Request, principal: Principal) -> int:
@@ -96,9 +91,6 @@ async def ingest_project_id(request: Request, principal: Principal) -> int:
         return principal.project_id
     project = await resolve_project_for_write(request.app.state.db, principal, ref)
     return project.id
-
-
-IngestProjectId = Annotated[int, Depends(_ingest_project_id)]
 
 
 async def _write(conn: AsyncConnection, items: list[Any]) -> list[Any]:
@@ -148,7 +140,7 @@ def _name(name: str) -> str:
 )
 async def ingest_metrics(request: Request) -> Response:
     # No FastAPI dependencies on this hot path (their resolution cost more CPU than the rest of
-    # the request): the same checks as CurrentPrincipal + IngestProjectId + IngestRateLimit.
+    # the request): the same checks as CurrentPrincipal + the project + IngestRateLimit.
     principal = await require_principal_of(request)
     project_id = await ingest_project_id(request, principal)
     await limit_ingest(request, principal)
