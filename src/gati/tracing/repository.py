@@ -419,17 +419,42 @@ TRACE_COLUMNS = (
 )
 
 
-async def list_run_events(
-    session: AsyncSession, *, project_id: int, run_id: str, for_trace: bool = False
-) -> Sequence[Any]:
+async def list_run_events(session: AsyncSession, *, project_id: int, run_id: str) -> Sequence[Any]:
     """Events of a run in order; ``data`` is JSON text (wrap it in ``orjson.Fragment``)."""
     stmt = (
-        select(*(TRACE_COLUMNS if for_trace else EVENT_READ_COLUMNS_RAW))
+        select(*EVENT_READ_COLUMNS_RAW)
         .where(TraceEvent.project_id == project_id, TraceEvent.run_id == run_id)
         .order_by(TraceEvent.timestamp, TraceEvent.event_id)
     )
     # Core execution: no ORM loading machinery for 10,000+ plain rows.
     return (await (await session.connection()).execute(stmt)).all()
+
+
+_TRACE_SQL_PG = (
+    "SELECT event_id, event_type, timestamp, parent_id, latency_ms, cost, data::text "
+    "FROM trace_events WHERE project_id = $1 AND run_id = $2 ORDER BY timestamp, event_id"
+)
+
+
+async def list_run_trace_rows(
+    session: AsyncSession, *, project_id: int, run_id: str
+) -> Sequence[Sequence[Any]]:
+    """The run's events as positional rows in ``TRACE_COLUMNS`` order, oldest first.
+
+    On PostgreSQL straight from asyncpg (its C codecs give aware UTC datetimes): for a
+    10,000-event run this skips SQLAlchemy's per-row result processing, a third of the fetch.
+    """
+    conn = await session.connection()
+    if dialect_name(conn) == "postgresql":
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        return await driver.fetch(_TRACE_SQL_PG, project_id, run_id)
+    stmt = (
+        select(*TRACE_COLUMNS)
+        .where(TraceEvent.project_id == project_id, TraceEvent.run_id == run_id)
+        .order_by(TraceEvent.timestamp, TraceEvent.event_id)
+    )
+    return (await conn.execute(stmt)).all()
 
 
 async def get_event(

@@ -410,17 +410,20 @@ async def run_timeline(
 def build_tree(rows: Sequence[Any]) -> tuple[list[int], list[list[int]], list[int], list[float]]:
     """Roots, children lists, depths (roots = 1) and subtree costs; iterative, cycle-safe.
 
+    ``rows`` are positional, in ``repository.TRACE_COLUMNS`` order (event_id, event_type,
+    timestamp, parent_id, latency_ms, cost, data).
+
     An event whose parent is missing (or itself) is a root. Each event has one parent, so a walk
     from the roots never revisits a node; events left unreached sit on a parent cycle: each such
     component is broken at its first event, which becomes a root. No event is ever dropped.
     """
     n = len(rows)
-    index = {row.event_id: i for i, row in enumerate(rows)}
+    index = {row[0]: i for i, row in enumerate(rows)}
     parent = [-1] * n
     children: list[list[int]] = [[] for _ in range(n)]
     roots: list[int] = []
     for i, row in enumerate(rows):
-        p = index.get(row.parent_id, -1) if row.parent_id else -1
+        p = index.get(row[3], -1) if row[3] else -1
         if p < 0 or p == i:
             roots.append(i)
         else:
@@ -451,7 +454,7 @@ def build_tree(rows: Sequence[Any]) -> tuple[list[int], list[list[int]], list[in
                 parent[i] = -1
                 roots.append(i)
                 walk(i)
-    cost = [float(row.cost or 0.0) for row in rows]
+    cost = [float(row[5] or 0.0) for row in rows]
     for node in reversed(order):
         p = parent[node]
         if p >= 0:
@@ -464,9 +467,7 @@ async def run_trace_json(
 ) -> bytes:
     """The execution tree as JSON bytes, written iteratively (a 1,000-deep chain is fine)."""
     run = await get_run(session, project_ids=project_ids, run_id=run_id)
-    rows = await repository.list_run_events(
-        session, project_id=run.project_id, run_id=run_id, for_trace=True
-    )
+    rows = await repository.list_run_trace_rows(session, project_id=run.project_id, run_id=run_id)
     roots, children, depth, cost = build_tree(rows)
     dumps = orjson.dumps
     utc_z = orjson.OPT_UTC_Z
@@ -486,18 +487,18 @@ async def run_trace_json(
             first[-1] = False
         else:
             out.append(b",")
-        row = rows[node]
+        event_id, event_type, timestamp, parent_id, latency_ms, event_cost, data = rows[node]
         head = dumps(
             {
-                "event_id": row.event_id,
-                "event_type": row.event_type,
-                "timestamp": row.timestamp,
-                "parent_run_id": row.parent_id,
+                "event_id": event_id,
+                "event_type": event_type,
+                "timestamp": timestamp,
+                "parent_run_id": parent_id,
                 "depth": depth[node],
-                "latency_ms": row.latency_ms,
-                "cost": row.cost,
+                "latency_ms": latency_ms,
+                "cost": event_cost,
                 "total_cost": cost[node],
-                "data": fragment(row.data),
+                "data": fragment(data),
             },
             option=utc_z,
         )
