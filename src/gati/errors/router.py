@@ -34,6 +34,8 @@ from gati.ratelimit.limiter import MemoryRateLimiter, RateLimiter, RedisRateLimi
 from gati.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from gati.projects.models import Project
 
 sentry_router = APIRouter(tags=["error tracking (Sentry protocol)"])
@@ -163,24 +165,7 @@ async def list_issues(
     return ORJSONResponse(page)
 
 
-@router.get("/projects/{project}/dsn", response_model=DsnRead, summary="The project's Sentry DSN")
-async def project_dsn(
-    project: str,
-    request: Request,
-    session: ReadSessionDep,
-    principal: Reader,
-    settings: SettingsDep,
-) -> Response:
-    found = await get_project(session, project)
-    if found is None or not principal.may_read(found.id):
-        raise AppError(
-            404, "project_not_found", f"Project {project} does not exist or is not visible to you"
-        )
-    base = settings.public_url or str(request.base_url)
-    return ORJSONResponse(service.dsn_for(found, base_url=base))
-
-
-async def _readable_project(session: ReadSessionDep, principal: Reader, project: str) -> Project:
+async def _readable_project(session: AsyncSession, principal: Reader, project: str) -> Project:
     found = await get_project(session, project)
     if found is None or not principal.may_read(found.id):
         raise AppError(
@@ -189,6 +174,19 @@ async def _readable_project(session: ReadSessionDep, principal: Reader, project:
             f"Project {project} does not exist or is not visible to these credentials",
         )
     return found
+
+
+@router.get("/projects/{project}/dsn", response_model=DsnRead, summary="The project's Sentry DSN")
+async def project_dsn(
+    project: str,
+    request: Request,
+    session: ReadSessionDep,
+    principal: Reader,
+    settings: SettingsDep,
+) -> Response:
+    found = await _readable_project(session, principal, project)
+    base = settings.public_url or str(request.base_url)
+    return ORJSONResponse(service.dsn_for(found, base_url=base))
 
 
 @router.get(
@@ -218,13 +216,7 @@ async def update_error_settings(
     principal: Reader,
     settings: SettingsDep,
 ) -> Response:
-    found = await get_project(session, project)
-    if found is None or not principal.may_read(found.id):
-        raise AppError(
-            404,
-            "project_not_found",
-            f"Project {project} does not exist or is not visible to these credentials",
-        )
+    found = await _readable_project(session, principal, project)
     return ORJSONResponse(
         await service.update_error_settings(
             session,

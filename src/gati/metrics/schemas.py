@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
+from gati.ingest.batch import ItemError
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 MAX_TAGS = 32
@@ -25,16 +27,6 @@ MAX_CLIENT_ID = 128
 _EPOCH_MS_THRESHOLD = 1e11
 _MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TS = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ItemError:
-    index: int
-    field: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
 
 
 @dataclass(slots=True)
