@@ -6,7 +6,7 @@ calls :func:`gati.errors.service.ingest_error_report`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from starlette.responses import Response
@@ -26,17 +26,11 @@ from gati.errors.schemas import (
     IssueRead,
     IssueUpdate,
 )
-from gati.exceptions import AppError
 from gati.ingest.decode import decompress, read_body
 from gati.json import ORJSONResponse
-from gati.projects.service import get_project
+from gati.projects.service import visible_project
 from gati.ratelimit.limiter import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gati.settings import Settings
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from gati.projects.models import Project
 
 sentry_router = APIRouter(tags=["error tracking (Sentry protocol)"])
 router = APIRouter(tags=["error tracking"])
@@ -124,17 +118,6 @@ async def sentry_store(request: Request, project_id: str) -> Response:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _readable_project_id(session: ReadSessionDep, principal: Reader, project: str) -> int:
-    found = await get_project(session, project)
-    if found is None or not principal.may_read(found.id):
-        raise AppError(
-            404,
-            "project_not_found",
-            f"Project {project} does not exist or is not visible to these credentials",
-        )
-    return found.id
-
-
 @router.get("/projects/{project}/issues", response_model=IssuePage, summary="List issues")
 async def list_issues(
     project: str,
@@ -150,7 +133,7 @@ async def list_issues(
     limit: int = Query(25, ge=1, le=100),
     offset: int = Query(0, ge=0),
 ) -> Response:
-    project_id = await _readable_project_id(session, principal, project)
+    project_id = (await visible_project(session, principal, project)).id
     page = await service.list_issues(
         session,
         project_ids=[project_id],
@@ -165,17 +148,6 @@ async def list_issues(
     return ORJSONResponse(page)
 
 
-async def _readable_project(session: AsyncSession, principal: Reader, project: str) -> Project:
-    found = await get_project(session, project)
-    if found is None or not principal.may_read(found.id):
-        raise AppError(
-            404,
-            "project_not_found",
-            f"Project {project} does not exist or is not visible to these credentials",
-        )
-    return found
-
-
 @router.get("/projects/{project}/dsn", response_model=DsnRead, summary="The project's Sentry DSN")
 async def project_dsn(
     project: str,
@@ -184,7 +156,7 @@ async def project_dsn(
     principal: Reader,
     settings: SettingsDep,
 ) -> Response:
-    found = await _readable_project(session, principal, project)
+    found = await visible_project(session, principal, project)
     base = settings.public_url or str(request.base_url)
     return ORJSONResponse(service.dsn_for(found, base_url=base))
 
@@ -197,7 +169,7 @@ async def project_dsn(
 async def get_error_settings(
     project: str, session: ReadSessionDep, principal: Reader, settings: SettingsDep
 ) -> Response:
-    found = await _readable_project(session, principal, project)
+    found = await visible_project(session, principal, project)
     return ORJSONResponse(
         await service.get_error_settings(session, project=found, settings=settings)
     )
@@ -216,7 +188,7 @@ async def update_error_settings(
     principal: Reader,
     settings: SettingsDep,
 ) -> Response:
-    found = await _readable_project(session, principal, project)
+    found = await visible_project(session, principal, project)
     return ORJSONResponse(
         await service.update_error_settings(
             session,
