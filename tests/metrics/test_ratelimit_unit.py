@@ -116,3 +116,18 @@ async def test_redis_unreachable_fails_open() -> None:
         assert decision.allowed
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("spec", ["1/minute", "3/hour", "10/second;burst=1"])
+async def test_a_fresh_key_always_gets_its_burst_whatever_the_clock(spec: str) -> None:
+    """(now + x) - x can round above now: a full burst must still be allowed at any clock."""
+    clock = FakeClock()
+    limit = RateLimit.parse(spec)
+    refused = []
+    for step in range(2000):
+        clock.now = 1000.0 + step / 1000
+        limiter = MemoryRateLimiter(clock=clock)
+        decisions = [await limiter.hit("k", limit) for _ in range(limit.burst)]
+        if not all(d.allowed for d in decisions):
+            refused.append(clock.now)
+    assert refused == []

@@ -87,12 +87,17 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, limit: RateLimit, *, cost: int = 1) -> RateDecision: ...
 
 
+_EPSILON = 1e-9
+
+
 def _decide(tat: float, now: float, limit: RateLimit, cost: int) -> tuple[RateDecision, float]:
     tolerance = limit.interval * limit.burst
     tat = max(tat, now)
     new_tat = tat + limit.interval * cost
     allow_at = new_tat - tolerance
-    if now < allow_at:
+    # Compared as a difference from now, with a little slack: (now + x) - x can round to just
+    # above now, which would refuse a request that exactly fits the burst (a fresh key's first).
+    if (tat - now) + limit.interval * cost > tolerance + _EPSILON:
         remaining = int((tolerance - (tat - now)) / limit.interval + 1e-9)
         return RateDecision(False, allow_at - now, max(remaining, 0), limit.burst), tat
     remaining = int((tolerance - (new_tat - now)) / limit.interval + 1e-9)
@@ -135,7 +140,7 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local new_tat = tat + interval * cost
 local allow_at = new_tat - tolerance
-if now < allow_at then
+if (tat - now) + interval * cost > tolerance + 1e-9 then
   return {0, tostring(allow_at - now), tostring(tolerance - (tat - now))}
 end
 local ttl_ms = math.ceil((new_tat - now) * 1000) + 1
