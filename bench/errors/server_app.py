@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
+from bench.common import match_first
 from gati.app import create_app
-from gati.errors.router import sentry_router
+from gati.routing import include_flat
 from gati.settings import Settings
 
 NOOP_BODY = b'{"id":"00000000000000000000000000000000"}'
@@ -21,12 +22,7 @@ async def noop(request: Request, project_id: str) -> Response:
 
 def make_app() -> FastAPI:
     app = create_app(Settings())
-    app.include_router(noop_router)
-    # Put it right before the Sentry routes, so that both pay the same route matching.
-    routes = app.router.routes
-    included = routes.pop()
-    sentry_at = next(
-        i for i, r in enumerate(routes) if getattr(r, "original_router", None) is sentry_router
-    )
-    routes.insert(sentry_at, included)
+    include_flat(app, noop_router)
+    # Matched first, before the Sentry routes: the strictest baseline.
+    match_first(app, "/bench/noop/{project_id}/envelope/")
     return app

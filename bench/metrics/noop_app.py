@@ -13,6 +13,7 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from bench.common import match_first
 from gati.app import create_app
 from gati.settings import Settings
 
@@ -31,7 +32,5 @@ def create() -> FastAPI:
         return {"groups": committer.groups_committed, "items": committer.items_committed}
 
     if os.environ.get("BENCH_NOOP_LAST") != "1":
-        routes = app.router.routes
-        position = next(i for i, r in enumerate(routes) if getattr(r, "path", "") == "/bench/noop")
-        routes.insert(0, routes.pop(position))
+        match_first(app, "/bench/noop")
     return app

@@ -30,6 +30,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 
+from bench.common import match_first
 from gati.app import create_app_from_env
 from gati.json import ORJSONResponse
 
@@ -70,6 +71,7 @@ def make_app() -> FastAPI:
             }
         )
 
+    match_first(app, "/bench/noop")  # the strictest baseline: matched before /collect
     return app
 
 

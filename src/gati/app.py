@@ -21,6 +21,7 @@ from gati.jobs.registry import InProcessRunner
 from gati.logging_setup import AccessLogMiddleware
 from gati.process_tuning import tune_process
 from gati.projects import service as projects
+from gati.routing import include_flat, promote
 from gati.settings import Settings
 from gati.tracing.router import router as tracing_router
 from gati.web.cors import PublicPathsCORSMiddleware
@@ -35,43 +36,55 @@ SHUTDOWN_HOOKS: list[StartupHook] = []
 
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
-    app.include_router(health.router)
     # Imported here: these modules append start-up hooks to this module's lists.
-    from gati.errors.router import router as errors_router
-    from gati.errors.router import sentry_router
-    from gati.live.router import router as live_router
-    from gati.metrics.router import router as metrics_router
-    from gati.web.router import router as web_router
-
-    # Sentry ingestion first: a hot single-event path with narrow patterns (/api/{id}/envelope/)
-    app.include_router(sentry_router)
-    # Product events next: POST /api/v1/events is a hot single-event path too.
-    from gati.events.router import router as events_router
-
-    app.include_router(events_router, prefix="/api/v1")
-    # Web analytics next: POST /collect is a hot single-event path (routes are matched in order).
-    app.include_router(web_router)
-    app.include_router(metrics_router, prefix="/api/v1")
-    app.include_router(live_router, prefix="/api/v1")
-    app.include_router(tracing_router, prefix=settings.api_prefix)
-    from gati.tracing.otlp_router import router as otlp_router
-    from gati.tracing.pricing_router import router as pricing_router  # registers the cost hook
-
-    app.include_router(pricing_router, prefix=settings.api_prefix)
-    app.include_router(otlp_router)
-    from gati.exports.router import router as exports_router
-
-    app.include_router(exports_router)
-    app.include_router(errors_router, prefix="/api/v1")
     from gati.auth.router import install_api_docs
     from gati.auth.router import router as auth_router
+    from gati.errors.router import router as errors_router
+    from gati.errors.router import sentry_router
+    from gati.events.router import router as events_router
+    from gati.exports.router import router as exports_router
+    from gati.live.router import router as live_router
+    from gati.metrics.router import router as metrics_router
     from gati.projects.router import router as projects_router
+    from gati.tracing.otlp_router import router as otlp_router
+    from gati.tracing.pricing_router import router as pricing_router  # registers the cost hook
     from gati.users.router import router as users_router
+    from gati.web.router import router as web_router
 
-    app.include_router(auth_router, prefix="/api/v1")
-    app.include_router(users_router, prefix="/api/v1")
-    app.include_router(projects_router, prefix="/api/v1")
+    api = settings.api_prefix
+    for router, prefix in (
+        (health.router, ""),
+        (sentry_router, ""),
+        (events_router, "/api/v1"),
+        (web_router, ""),
+        (metrics_router, "/api/v1"),
+        (live_router, "/api/v1"),
+        (tracing_router, api),
+        (pricing_router, api),
+        (otlp_router, ""),
+        (exports_router, ""),
+        (errors_router, "/api/v1"),
+        (auth_router, "/api/v1"),
+        (users_router, "/api/v1"),
+        (projects_router, "/api/v1"),
+    ):
+        include_flat(app, router, prefix)
     install_api_docs(app)
+    # Routes are matched in order: the single-event ingestion endpoints first.
+    promote(
+        app,
+        [
+            ("POST", "/api/v1/events"),
+            ("POST", "/collect"),
+            ("POST", "/api/v1/metrics"),
+            ("POST", "/api/{project_id}/envelope/"),
+            ("POST", "/api/{project_id}/store/"),
+            ("POST", f"{api}/events"),
+            ("POST", "/v1/traces"),
+            ("POST", "/api/v1/events/batch"),
+            ("GET", "/collect"),
+        ],
+    )
 
 
 async def ensure_default_project(db: Database) -> int:
