@@ -21,17 +21,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
+from gati.db.bulk import insert_returning_ids
 from gati.db.dialect import date_trunc, excluded, insert_ignore, json_text, upsert
 from gati.db.engine import Dialect
-from gati.db.types import as_utc, utcnow
+from gati.db.types import as_utc, sqlite_timestamp, utcnow
 from gati.metrics.aggregation import QueryPlan
 from gati.metrics.models import MetricPoint, MetricRollup, MetricRollupState, MetricSeries
 from gati.metrics.schemas import MetricPointIn
 
 ROLLUP_STATE = "metrics"
 _CHUNK = 500
+_POINT_COLUMNS = ("project_id", "series_id", "ts", "value", "client_id", "received_at")
 
 series_t: Table = MetricSeries.__table__  # type: ignore[assignment]
 points_t: Table = MetricPoint.__table__  # type: ignore[assignment]
@@ -98,37 +99,20 @@ async def insert_points(
     """Insert points (already de-duplicated) and return their ids in input order."""
     if not points:
         return []
-    now = utcnow()
+    sqlite = conn.dialect.name == "sqlite"
+    now = sqlite_timestamp(utcnow()) if sqlite else utcnow()
     rows = [
-        {
-            "project_id": point.project_id,
-            "series_id": series_id,
-            "ts": point.ts,
-            "value": point.value,
-            "client_id": point.client_id,
-            "received_at": now,
-        }
+        (
+            point.project_id,
+            series_id,
+            sqlite_timestamp(point.ts) if sqlite else point.ts,
+            point.value,
+            point.client_id,
+            now,
+        )
         for point, series_id in zip(points, series_ids, strict=True)
     ]
-    if _ordered_batches(conn):
-        stmt = points_t.insert().returning(points_t.c.id, sort_by_parameter_order=True)
-        return [row[0] for row in await conn.execute(stmt, rows)]
-    # SQLAlchemy cannot batch an ordered INSERT ... RETURNING on SQLite and would send one
-    # statement per row (one driver-thread round trip each). One multi-row statement instead:
-    # its rows are inserted in VALUES order, each with a higher id than the one before (one
-    # writer, ids from one autoincrement key), so the sorted ids are in input order. (RETURNING
-    # rows themselves come in no specified order, hence the sort.)
-    result = await conn.execute(points_t.insert().returning(points_t.c.id), rows)
-    ids = sorted(row[0] for row in result)
-    if len(ids) != len(rows):
-        raise RuntimeError(f"inserted {len(rows)} points but got {len(ids)} ids back")
-    return ids
-
-
-def _ordered_batches(conn: AsyncConnection) -> bool:
-    """Can the dialect batch ``INSERT ... RETURNING`` in parameter order (PostgreSQL: yes)?"""
-    sentinel = conn.dialect.insertmanyvalues_implicit_sentinel
-    return bool(sentinel & InsertmanyvaluesSentinelOpts.ANY_AUTOINCREMENT)
+    return await insert_returning_ids(conn, points_t, _POINT_COLUMNS, rows)
 
 
 # ---- reads ------------------------------------------------------------------------------------
