@@ -17,13 +17,12 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.bulk import insert_returning_ids
-from gati.db.dialect import date_trunc, excluded, insert_ignore, json_text, upsert
+from gati.db.dialect import date_trunc, excluded, insert_ignore, json_text, keys_in, upsert
 from gati.db.engine import Dialect
 from gati.db.types import as_utc, sqlite_timestamp, utcnow
 from gati.metrics.aggregation import QueryPlan
@@ -69,7 +68,7 @@ async def ensure_series(
         result = await conn.execute(
             select(
                 series_t.c.project_id, series_t.c.name, series_t.c.tags_key, series_t.c.id
-            ).where(tuple_(series_t.c.project_id, series_t.c.name, series_t.c.tags_key).in_(chunk))
+            ).where(keys_in((series_t.c.project_id, series_t.c.name, series_t.c.tags_key), chunk))
         )
         for project_id, name, key, series_id in result:
             found[(project_id, name, key)] = series_id
@@ -85,7 +84,7 @@ async def existing_client_ids(
         chunk = wanted[start : start + _CHUNK]
         result = await conn.execute(
             select(points_t.c.project_id, points_t.c.client_id, points_t.c.id).where(
-                tuple_(points_t.c.project_id, points_t.c.client_id).in_(chunk)
+                keys_in((points_t.c.project_id, points_t.c.client_id), chunk)
             )
         )
         for project_id, client_id, point_id in result:
@@ -408,7 +407,7 @@ async def load_rollups(
                 rollups_t.c["min"],
                 rollups_t.c["max"],
                 rollups_t.c.sketch,
-            ).where(tuple_(rollups_t.c.series_id, rollups_t.c.bucket_start).in_(chunk))
+            ).where(keys_in((rollups_t.c.series_id, rollups_t.c.bucket_start), chunk))
         )
         for series_id, bucket, count, total, low, high, sketch in result:
             found[(series_id, as_utc(bucket))] = (count, total, low, high, sketch)

@@ -11,10 +11,10 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, func, not_, select, tuple_, union, update
+from sqlalchemy import Table, delete, func, not_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gati.db.dialect import excluded, insert_ignore, upsert
+from gati.db.dialect import excluded, insert_ignore, keys_in, upsert
 from gati.db.engine import Dialect
 from gati.db.types import as_utc, sqlite_timestamp
 from gati.projects.models import Project
@@ -172,13 +172,13 @@ async def lock_and_load_visits(
     if visitors:
         parts.append(
             select(*columns).where(
-                tuple_(SESSIONS.c.project_id, SESSIONS.c.visitor_id).in_(list(visitors)),
+                keys_in((SESSIONS.c.project_id, SESSIONS.c.visitor_id), list(visitors)),
                 SESSIONS.c.last_seen_at >= since,
             )
         )
     if sessions:
         parts.append(
-            select(*columns).where(tuple_(SESSIONS.c.project_id, SESSIONS.c.id).in_(list(sessions)))
+            select(*columns).where(keys_in((SESSIONS.c.project_id, SESSIONS.c.id), list(sessions)))
         )
     stmt = parts[0] if len(parts) == 1 else union(*parts)
     return [dict(row._mapping) for row in await conn.execute(stmt)]
@@ -198,7 +198,7 @@ async def existing_event_ids(
     else:
         records = await conn.execute(
             select(EVENTS.c.project_id, EVENTS.c.id).where(
-                tuple_(EVENTS.c.project_id, EVENTS.c.id).in_(list(keys))
+                keys_in((EVENTS.c.project_id, EVENTS.c.id), list(keys))
             )
         )
     return {(int(r[0]), str(r[1])) for r in records}
