@@ -5,7 +5,8 @@
 
 Starts one real server process (uvicorn, one worker) on a fresh database, with an extra
 ``POST /bench/noop`` route on the same app (same middleware, reads the body, answers the same
-JSON shape, stores nothing). wrk sends single events with a different user agent per request
+JSON shape, stores nothing), matched before every other route (the strictest baseline; until
+2026-11-23 it was appended after them all and paid their routing). wrk sends single events with a different user agent per request
 (so every request is a new visitor and visit). After the /collect run it checks that every
 acknowledged event is in the database.
 """
