@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, union
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from gati.db.dialect import keys_in
 from gati.db.engine import Database
 from gati.metrics.repository import points_t, rollups_t, series_t
+from gati.projects.models import Project
 from gati.web.repository import EVENTS, SESSION_FIELDS, SESSIONS
 
 
@@ -66,3 +68,21 @@ async def test_sqlite_plans_are_index_searches(
         await db.dispose()
     assert plan, sql
     assert not [step for step in plan if step.startswith(f"SCAN {table}")], plan
+
+
+@pytest.mark.parametrize("distinct_leads", [3, 1500])
+async def test_exact_rows_with_few_or_many_leading_values(
+    db: Database, make_project: Any, distinct_leads: int
+) -> None:
+    """Exactly the named keys, also past the OR-branch cap (SQLite refuses ORs 1,000 deep)."""
+    projects = [await make_project(f"keys-in-{i}") for i in range(3)]
+    real = [(p["id"], p["slug"]) for p in projects]
+    wrong_slug = [(projects[0]["id"], projects[1]["slug"])]  # both parts exist, not together
+    absent = [(10_000 + i, f"nope-{i}") for i in range(distinct_leads)]
+    table = Project.__table__
+    stmt = select(table.c.id, table.c.slug).where(
+        keys_in((table.c.id, table.c.slug), [real[0], real[2], *wrong_slug, *absent])
+    )
+    async with db.read_session() as session:
+        found = {(row[0], row[1]) for row in await session.execute(stmt)}
+    assert found == {real[0], real[2]}

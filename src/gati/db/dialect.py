@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -74,6 +75,11 @@ def keys_in(
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for key in keys:
         groups.setdefault(tuple(key[:-1]), []).append(key[-1])
+    if len(groups) > _MAX_OR_BRANCHES:
+        # SQLite parses n ORs n deep and refuses a depth over 1,000: past this many leading
+        # values, the row-value form (correct everywhere; a scan on SQLite, rare in practice:
+        # it takes a group commit naming hundreds of projects).
+        return tuple_(*columns).in_(list(keys))
     return or_(
         *(
             and_(
@@ -83,6 +89,9 @@ def keys_in(
             for prefix, values in groups.items()
         )
     )
+
+
+_MAX_OR_BRANCHES = 500
 
 
 def excluded(column: str) -> ColumnElement[Any]:
