@@ -155,3 +155,47 @@ async def test_a_held_connection_goes_back_to_the_pool_when_the_queue_is_empty(
     finally:
         await committer.stop()
     assert await _count(db) == 101
+
+
+async def test_after_commit_hook_runs_once_per_group_after_commit(db: Database) -> None:
+    committer = GroupCommitter(db, max_batch=500)
+    calls: list[tuple[list[Any], int]] = []
+
+    async def hook(items: list[Any], results: list[Any]) -> list[Any]:
+        # Runs after COMMIT: another connection already sees the group's rows.
+        calls.append((items, await _count(db)))
+        return [f"{result}+hooked" for result in results]
+
+    committer.register("t", _writer, after_commit=hook)
+    committer.register("plain", _writer)
+    committer.start()
+    try:
+        items = [f"i{n}" for n in range(50)]
+        results = await asyncio.gather(
+            *(committer.submit("t", i) for i in items), committer.submit("plain", "p")
+        )
+    finally:
+        await committer.stop()
+    assert results == [f"ok:i{n}+hooked" for n in range(50)] + ["ok:p"]
+    hooked = [item for group, _ in calls for item in group]
+    assert sorted(hooked) == sorted(items)  # every item once, never the other kind's
+    seen = 0
+    for group, visible in calls:
+        seen += len(group)
+        assert visible >= seen
+    assert len(calls) < 50  # groups, not requests
+
+
+async def test_a_failing_after_commit_hook_does_not_fail_committed_items(db: Database) -> None:
+    committer = GroupCommitter(db)
+
+    async def hook(items: list[Any], results: list[Any]) -> list[Any]:
+        raise RuntimeError("cache down")
+
+    committer.register("t", _writer, after_commit=hook)
+    committer.start()
+    try:
+        assert await committer.submit("t", "x") == "ok:x"
+    finally:
+        await committer.stop()
+    assert await _count(db) == 1

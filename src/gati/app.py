@@ -21,7 +21,7 @@ from gati.jobs.registry import InProcessRunner
 from gati.logging_setup import AccessLogMiddleware
 from gati.process_tuning import tune_process
 from gati.projects import service as projects
-from gati.routing import include_flat, promote
+from gati.routing import include_flat, plain_routes, promote
 from gati.settings import Settings
 from gati.tracing.router import router as tracing_router
 from gati.web.cors import PublicPathsCORSMiddleware
@@ -70,21 +70,28 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     ):
         include_flat(app, router, prefix)
     install_api_docs(app)
-    # Routes are matched in order: the single-event ingestion endpoints first.
+    # Routes are matched in order: the ingestion endpoints first.
     promote(
         app,
         [
-            ("POST", "/api/v1/events"),
-            ("POST", "/collect"),
-            ("POST", "/api/v1/metrics"),
-            ("POST", "/api/{project_id}/envelope/"),
-            ("POST", "/api/{project_id}/store/"),
             ("POST", f"{api}/events"),
             ("POST", "/v1/traces"),
             ("POST", "/api/v1/events/batch"),
-            ("GET", "/collect"),
         ],
     )
+    # The single-event ones (endpoints that take only the request) in front of those, served
+    # without FastAPI's per-route wrapper.
+    plain_routes(app, SINGLE_EVENT_ROUTES)
+
+
+SINGLE_EVENT_ROUTES = (
+    ("POST", "/api/v1/events"),
+    ("POST", "/collect"),
+    ("POST", "/api/v1/metrics"),
+    ("POST", "/api/{project_id}/envelope/"),
+    ("POST", "/api/{project_id}/store/"),
+    ("GET", "/collect"),
+)
 
 
 async def ensure_default_project(db: Database) -> int:

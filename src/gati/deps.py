@@ -20,6 +20,13 @@ async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
+def query_value(request: Request, name: str) -> str | None:
+    """``request.query_params.get(name)``, without parsing an empty query string (hot paths)."""
+    if not request.scope.get("query_string"):
+        return None
+    return request.query_params.get(name)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 

@@ -20,7 +20,7 @@ from gati.auth.deps import (
 )
 from gati.db.engine import Database
 from gati.db.types import as_utc
-from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep
+from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep, query_value
 from gati.events import service
 from gati.events.dispatch import MISSING_EVENT_TYPE, EventBodyKind, classify_event_body
 from gati.events.filters import parse_property_filters
@@ -38,7 +38,15 @@ router = APIRouter(tags=["events"])
 
 
 async def _register_writer(app: FastAPI) -> None:
-    app.state.committer.register(service.GROUP_COMMIT_KIND, service.write_group)
+    async def after_commit(rows: list[EventRow], created: list[bool]) -> None:
+        # One live publish per project for the whole group, before its requests are answered.
+        realtime = getattr(app.state, "realtime", None)
+        new_rows = [row for row, is_new in zip(rows, created, strict=True) if is_new]
+        await service.publish_committed(realtime.hub if realtime is not None else None, new_rows)
+
+    app.state.committer.register(
+        service.GROUP_COMMIT_KIND, service.write_group, after_commit=after_commit
+    )
 
 
 if _register_writer not in gati_app.STARTUP_HOOKS:
@@ -187,10 +195,9 @@ async def ingest_event(request: Request) -> Response:
         request.app.state.committer,
         principal,
         event,
-        query_project=request.query_params.get("project"),
+        query_project=query_value(request, "project"),
     )
-    if created:
-        await _publish(request, [row])
+    # Live subscribers were told by the group commit's after-commit hook.
     return ORJSONResponse(
         {
             "id": row.id,

@@ -8,6 +8,13 @@ cost of a commit (an fsync on SQLite, a round trip + WAL flush on PostgreSQL) is
 If a group's transaction fails, it is retried in halves until the bad item is alone, so one bad
 item cannot fail its neighbours. A full queue answers 503 with Retry-After at once.
 
+After-commit hooks: a kind may register ``after_commit(items, results)``, run once per committed
+group (after COMMIT, before any of the group's requests is answered) for the side effects of the
+whole group at once: a latest-value cache update, a live publish. One call per group instead of
+one per request; the requests still answer only after their effects are applied. A hook's
+failure is logged, never raised (the items are committed). It may return new results, which the
+requests then receive instead of the writer's.
+
 Batching: a writer takes the first queued item, then yields to the event loop while the queue
 keeps growing (at most ``gather_yields`` times; requests already received get parsed and
 queued meanwhile) before it writes: under load that makes groups several times larger for a
@@ -33,6 +40,9 @@ log = logging.getLogger(__name__)
 
 BatchWriter = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
 """Writes a list of items in the given transaction; returns one result per item, in order."""
+
+AfterCommitHook = Callable[[list[Any], list[Any]], Awaitable[list[Any] | None]]
+"""Runs after the group's commit with its items and results of one kind (see the docstring)."""
 
 
 @dataclass
@@ -79,13 +89,18 @@ class GroupCommitter:
         self.queue_limit = queue_limit
         self.concurrency = concurrency
         self._writers: dict[str, BatchWriter] = {}
+        self._hooks: dict[str, AfterCommitHook] = {}
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.groups_committed = 0
         self.items_committed = 0
 
-    def register(self, kind: str, writer: BatchWriter) -> None:
+    def register(
+        self, kind: str, writer: BatchWriter, *, after_commit: AfterCommitHook | None = None
+    ) -> None:
         self._writers[kind] = writer
+        if after_commit is not None:
+            self._hooks[kind] = after_commit
 
     def start(self) -> None:
         if not self._tasks:
@@ -172,6 +187,8 @@ class GroupCommitter:
             return
         self.groups_committed += 1
         self.items_committed += len(batch)
+        if self._hooks:
+            results = await self._after_commit(batch, results)
         for pending, result in zip(batch, results, strict=True):
             self._resolve(pending, result)
 
@@ -189,6 +206,27 @@ class GroupCommitter:
         except BaseException:
             await lease.release()  # rolled back; a fresh connection from the pool next time
             raise
+
+    async def _after_commit(self, batch: list[_Pending], results: list[Any]) -> list[Any]:
+        by_kind: dict[str, list[int]] = {}
+        for index, pending in enumerate(batch):
+            if pending.kind in self._hooks:
+                by_kind.setdefault(pending.kind, []).append(index)
+        for kind, indexes in by_kind.items():
+            try:
+                replaced = await self._hooks[kind](
+                    [batch[i].item for i in indexes], [results[i] for i in indexes]
+                )
+            except Exception:
+                log.exception("after-commit hook of %r failed (the items are committed)", kind)
+                continue
+            if replaced is not None:
+                if len(replaced) != len(indexes):
+                    log.error("after-commit hook of %r returned the wrong number of results", kind)
+                    continue
+                for i, result in zip(indexes, replaced, strict=True):
+                    results[i] = result
+        return results
 
     async def _write_kinds(self, conn: AsyncConnection, batch: list[_Pending]) -> list[Any]:
         by_kind: dict[str, list[int]] = {}

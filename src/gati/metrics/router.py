@@ -18,7 +18,7 @@ from gati.auth.deps import (
 )
 from gati.db.engine import Database
 from gati.db.types import utcnow
-from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep
+from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep, query_value
 from gati.exceptions import AppError
 from gati.ingest.decode import read_json
 from gati.json import ORJSONResponse
@@ -86,7 +86,7 @@ async def ingest_project_id(request: Request, principal: Principal) -> int:
     Without ``?project=`` no database read is needed: a key's project, a user's default project
     (a membership) and the local default project exist as long as the credentials do.
     """
-    ref = request.query_params.get("project")
+    ref = query_value(request, "project")
     if not ref and principal.project_id is not None:
         return principal.project_id
     project = await resolve_project_for_write(request.app.state.db, principal, ref)
@@ -98,7 +98,12 @@ async def _write(conn: AsyncConnection, items: list[Any]) -> list[Any]:
 
 
 async def _register_writer(app: FastAPI) -> None:
-    app.state.committer.register(WRITER_KIND, _write)
+    async def after_commit(
+        points: list[MetricPointIn], results: list[service.WriteResult]
+    ) -> list[service.WriteResult]:
+        return await service.after_group_commit(app.state.realtime, points, results)
+
+    app.state.committer.register(WRITER_KIND, _write, after_commit=after_commit)
 
 
 STARTUP_HOOKS.append(_register_writer)
@@ -149,7 +154,6 @@ async def ingest_metrics(request: Request) -> Response:
     body = await read_json(
         request, max_bytes=settings.max_body_bytes, max_decompressed=settings.max_decompressed_bytes
     )
-    realtime = get_realtime(request)
     now = utcnow()
     if isinstance(body, dict) and isinstance(body.get("metrics"), list):
         body = body["metrics"]
@@ -165,9 +169,9 @@ async def ingest_metrics(request: Request) -> Response:
                 extra={"errors": errors},
             )
         checked.project_id = project_id
+        # Answered after the commit and after the group's cache update and live publish.
         result: service.WriteResult = await request.app.state.committer.submit(WRITER_KIND, checked)
-        payload = service.point_payload(checked, result.id)
-        await service.after_commit(realtime, [checked], [result], [payload])
+        payload = result.payload or service.point_payload(checked, result.id)
         # The cache and live subscribers got the payload without this key (a copy, not mutated).
         return ORJSONResponse(
             {**payload, "duplicate": result.duplicate}, status_code=200 if result.duplicate else 201
@@ -201,7 +205,7 @@ async def ingest_metrics(request: Request) -> Response:
     if points:
         async with db.connection() as conn:
             results = await service.write_points(conn, points)
-        await service.after_commit(realtime, points, results)
+        await service.after_commit(get_realtime(request), points, results)
         for position, result in zip(positions, results, strict=True):
             ids[position] = result.id
     failed_indexes = {error.index for error in all_errors}

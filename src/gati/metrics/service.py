@@ -54,6 +54,8 @@ _series_caches: weakref.WeakKeyDictionary[Any, dict[tuple[int, str, str], int]] 
 class WriteResult:
     id: int
     duplicate: bool
+    # The point as the API shows it, when the group commit's after-commit hook built it.
+    payload: dict[str, Any] | None = None
 
 
 async def write_points(conn: AsyncConnection, points: Sequence[MetricPointIn]) -> list[WriteResult]:
@@ -112,6 +114,19 @@ def point_payload(point: MetricPointIn, point_id: int) -> dict[str, Any]:
         "timestamp": point.ts.isoformat().replace("+00:00", "Z"),
         "tags": point.tags,
     }
+
+
+async def after_group_commit(
+    realtime: Realtime, points: list[MetricPointIn], results: list[WriteResult]
+) -> list[WriteResult]:
+    """The group committer's hook for single points: one cache update and one publish per
+    topic for the whole group; each request gets its point's payload with its result."""
+    payloads = [point_payload(p, r.id) for p, r in zip(points, results, strict=True)]
+    await after_commit(realtime, points, results, payloads)
+    return [
+        WriteResult(r.id, r.duplicate, payload)
+        for r, payload in zip(results, payloads, strict=True)
+    ]
 
 
 async def after_commit(
