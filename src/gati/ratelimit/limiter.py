@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 
@@ -68,8 +68,7 @@ class RateLimit:
         return cls(rate=count / period, burst=burst)
 
 
-@dataclass(frozen=True, slots=True)
-class RateDecision:
+class RateDecision(NamedTuple):  # a tuple: built on every request, cheaper than a dataclass
     allowed: bool
     retry_after: float  # seconds until this request would be allowed (0 when allowed)
     remaining: int  # requests that would still pass right now
