@@ -22,6 +22,9 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _SQLITE_MAX_VARS = 30000
+# The PostgreSQL statement of each (table, columns, tail): compiling the column types on every
+# group commit was a visible share of its CPU. A handful of entries (one per writer).
+_UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
 
 
 async def _raw(conn: AsyncConnection) -> Any:
@@ -231,9 +234,12 @@ async def _insert_returning(
     tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
     tail += f" RETURNING {', '.join(returning)}"
     if dialect == "postgresql":
-        types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
-        arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
-        sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}){tail}"
+        sql = _UNNEST_SQL.get((table.name, tuple(columns), tail))
+        if sql is None:
+            types = [table.c[c].type.compile(dialect=conn.dialect) for c in columns]
+            arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+            sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}){tail}"
+            _UNNEST_SQL[(table.name, tuple(columns), tail)] = sql
         # Through SQLAlchemy (it opens the transaction with this statement; prepared once).
         result = await conn.exec_driver_sql(
             sql, tuple(list(column) for column in zip(*rows, strict=True))
