@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -199,3 +200,57 @@ async def test_a_failing_after_commit_hook_does_not_fail_committed_items(db: Dat
     finally:
         await committer.stop()
     assert await _count(db) == 1
+
+
+async def test_a_held_connection_serves_consecutive_groups(db: Database) -> None:
+    committer = GroupCommitter(db)
+    committer.register("t", _writer)
+    committer.start()
+    try:
+        for wave in range(5):  # the queue empties between waves: the connection is kept
+            results = await asyncio.gather(
+                *(committer.submit("t", f"w{wave}-{n}") for n in range(20))
+            )
+            assert results == [f"ok:w{wave}-{n}" for n in range(20)]
+    finally:
+        await committer.stop()
+    assert committer.groups_committed >= 5
+    if committer.hold_connection:  # PostgreSQL
+        assert committer.connections_opened == 1
+    else:  # SQLite: its single write connection is checked out per group
+        assert committer.connections_opened == 0
+    assert await _count(db) == 100
+
+
+async def _two_statements(conn: AsyncConnection, items: list[Any]) -> list[Any]:
+    """Inserts the group's rows, then fails if one of them starts with "fail"."""
+    await _writer(conn, items)
+    if any(str(item).startswith("fail") for item in items):
+        raise ValueError("failed after its first statement")
+    return [f"ok:{item}" for item in items]
+
+
+async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database) -> None:
+    committer = GroupCommitter(db)
+    committer.register("auto", _two_statements, autocommit=True)
+    committer.register("tx", _two_statements)
+    committer.start()
+    try:
+        assert await committer.submit("auto", "a1") == "ok:a1"
+        with pytest.raises(ValueError, match="first statement"):
+            await committer.submit("auto", "fail-auto")
+        with pytest.raises(ValueError, match="first statement"):
+            await committer.submit("tx", "fail-tx")
+        # A mixed group runs in one transaction whatever its kinds.
+        mixed = await asyncio.gather(committer.submit("auto", "m1"), committer.submit("tx", "m2"))
+        assert mixed == ["ok:m1", "ok:m2"]
+        assert await committer.submit("tx", "t1") == "ok:t1"
+    finally:
+        await committer.stop()
+    if db.dialect == "postgresql":
+        # The autocommit kind's first statement committed on its own; the other kind's did not.
+        assert await _count(db) == 5
+        assert committer.autocommit_groups >= 1
+    else:  # SQLite: every group is a transaction
+        assert await _count(db) == 4
+        assert committer.autocommit_groups == 0

@@ -44,8 +44,9 @@ async def _register_writer(app: FastAPI) -> None:
         new_rows = [row for row, is_new in zip(rows, created, strict=True) if is_new]
         await service.publish_committed(realtime.hub if realtime is not None else None, new_rows)
 
+    # Autocommit-safe: the writer is ONE ``INSERT ... ON CONFLICT DO NOTHING RETURNING``.
     app.state.committer.register(
-        service.GROUP_COMMIT_KIND, service.write_group, after_commit=after_commit
+        service.GROUP_COMMIT_KIND, service.write_group, after_commit=after_commit, autocommit=True
     )
 
 

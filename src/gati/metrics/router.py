@@ -103,7 +103,8 @@ async def _register_writer(app: FastAPI) -> None:
     ) -> list[service.WriteResult]:
         return await service.after_group_commit(app.state.realtime, points, results)
 
-    app.state.committer.register(WRITER_KIND, _write, after_commit=after_commit)
+    # Autocommit-safe: a SELECT of known client ids, idempotent series upserts, then ONE insert.
+    app.state.committer.register(WRITER_KIND, _write, after_commit=after_commit, autocommit=True)
 
 
 STARTUP_HOOKS.append(_register_writer)
