@@ -67,6 +67,18 @@ def include_flat(app: FastAPI, router: APIRouter, prefix: str = "") -> None:
             raise TypeError(f"cannot flatten route {route!r} of type {type(route).__name__}")
 
 
+def _the_route(app: FastAPI, method: str, path: str, caller: str) -> APIRoute:
+    """The one FastAPI route of the app for ``method`` and ``path`` (LookupError otherwise)."""
+    found = [
+        r
+        for r in app.router.routes
+        if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ())
+    ]
+    if len(found) != 1:
+        raise LookupError(f"{caller}: {method} {path} matches {len(found)} routes")
+    return found[0]
+
+
 def promote(app: FastAPI, hot: Iterable[tuple[str, str]]) -> None:
     """Move the routes for these (method, path) pairs to the front, in the order given.
 
@@ -75,16 +87,7 @@ def promote(app: FastAPI, hot: Iterable[tuple[str, str]]) -> None:
     changes nothing but speed.
     """
     routes = app.router.routes
-    front = []
-    for method, path in hot:
-        found = [
-            r
-            for r in routes
-            if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ())
-        ]
-        if len(found) != 1:
-            raise LookupError(f"promote: {method} {path} matches {len(found)} routes")
-        front.append(found[0])
+    front = [_the_route(app, method, path, "promote") for method, path in hot]
     moved = {id(route) for route in front}
     rest = [r for r in routes if id(r) not in moved]
     routes[:] = front + rest
@@ -132,17 +135,9 @@ def plain_routes(app: FastAPI, hot: Iterable[tuple[str, str]]) -> None:
     like FastAPI's). The FastAPI route stays registered behind it: it is what the OpenAPI
     document describes, and it serves nothing else (the plain route matches first).
     """
-    routes = app.router.routes
     front: list[Route] = []
     for method, path in hot:
-        found = [
-            r
-            for r in routes
-            if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ())
-        ]
-        if len(found) != 1:
-            raise LookupError(f"plain_routes: {method} {path} matches {len(found)} routes")
-        route = found[0]
+        route = _the_route(app, method, path, "plain_routes")
         plain = Route(
             route.path,
             _plain_endpoint(route),
@@ -153,5 +148,5 @@ def plain_routes(app: FastAPI, hot: Iterable[tuple[str, str]]) -> None:
         # Starlette adds HEAD to a GET route; FastAPI does not (HEAD must not collect an event).
         plain.methods = {method}
         front.append(plain)
-    routes[:0] = front
+    app.router.routes[:0] = front
     app.router._mark_routes_changed()
