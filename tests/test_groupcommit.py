@@ -203,7 +203,8 @@ async def test_a_failing_after_commit_hook_does_not_fail_committed_items(db: Dat
 
 
 async def test_a_held_connection_serves_consecutive_groups(db: Database) -> None:
-    committer = GroupCommitter(db)
+    # A generous idle limit: the gaps between waves must not depend on this machine's speed.
+    committer = GroupCommitter(db, hold_idle_seconds=5)
     committer.register("t", _writer)
     committer.start()
     try:

@@ -221,6 +221,10 @@ class SeenValues:
             self.pairs |= keys
 
     def on_rollback(self, sync_conn: Any) -> None:
+        if sync_conn.invalidated:
+            # The database connection is gone (and its info with it); reading ``info`` now
+            # would raise PendingRollbackError from inside the rollback, hiding the real error.
+            return
         sync_conn.info.pop(self._PENDING, None)
 
 
