@@ -8,14 +8,13 @@ cost of a commit (an fsync on SQLite, a round trip + WAL flush on PostgreSQL) is
 If a group's transaction fails, it is retried in halves until the bad item is alone, so one bad
 item cannot fail its neighbours. A full queue answers 503 with Retry-After at once.
 
-Held connections (PostgreSQL, where the pool has connections for everyone else): a writer task
-keeps its connection between groups and gives it back to the pool only after
-``hold_idle_seconds`` (50 ms) without work, after a failed transaction, or when it is
-``hold_seconds`` old; a held connection the driver already knows to be closed (the server ended
-it) is replaced before use. Under load the gaps between groups are far shorter than 50 ms; after
-a quiet moment a checkout (with its pre-ping) finds a live connection again. A checkout costs a pool round trip plus SQLAlchemy's pre-ping (BEGIN, a ping, ROLLBACK:
-three round trips); released whenever the queue was momentarily empty, it happened before
-nearly every group under load.
+Held connections (PostgreSQL, where the pool has connections for everyone else): a checkout
+costs SQLAlchemy's pre-ping (BEGIN, a ping, ROLLBACK: three round trips), so a writer task keeps
+its connection between groups and gives it back to the pool only after ``hold_idle_seconds``
+(50 ms) without work, after a failed transaction, or when it is ``hold_seconds`` old. Under load
+the gaps between groups are far shorter than 50 ms. A held connection the driver already knows
+to be closed (the server ended it) is replaced before use; after a quiet moment a checkout's
+pre-ping finds a live connection again.
 
 Autocommit kinds (PostgreSQL): a writer whose statements are each safe to commit on their own
 (typically ONE ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, or idempotent upserts followed by
