@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+import numpy as np
+import orjson
 import pytest
 
 from gati.metrics.aggregation import (
+    QueryPlan,
     Sketch,
     Summary,
     TooManyBuckets,
@@ -16,7 +20,7 @@ from gati.metrics.aggregation import (
     parse_functions,
     plan_query,
 )
-from gati.metrics.buckets import HOUR, get_zone
+from gati.metrics.buckets import HOUR, QUARTER, get_zone
 
 
 def utc(*args: int) -> datetime:
@@ -88,6 +92,48 @@ def test_sketch_bytes_round_trip_and_unknown_format() -> None:
     assert again.count == 5
     with pytest.raises(ValueError, match="format"):
         Sketch.from_bytes(b"[99,0,[],[]]")
+    with pytest.raises(ValueError, match="format"):
+        Sketch.from_bytes(b"\x07" + sketch.to_bytes()[1:])
+    with pytest.raises(ValueError, match="length"):
+        Sketch.from_bytes(sketch.to_bytes()[:-1])
+
+
+def test_sketches_of_the_first_format_are_still_read() -> None:
+    """Format 1 (JSON) rows written by the first release merge with format 2 ones."""
+    old = orjson.dumps([1, 2, [10, 3, 12, 1], [5, 4]])
+    assert Sketch.from_bytes(old) == Sketch(positive={10: 3, 12: 1}, negative={5: 4}, zero=2)
+    new = Sketch(positive={10: 1, 11: 2}, zero=1)
+    merged = Sketch.merge_all([old, new.to_bytes()])
+    assert merged == Sketch(positive={10: 4, 11: 2, 12: 1}, negative={5: 4}, zero=3)
+
+
+def test_merge_all_equals_merging_one_by_one() -> None:
+    rng = random.Random(3)
+    parts = []
+    for _ in range(30):
+        part = Sketch()
+        for _ in range(rng.randrange(0, 200)):
+            part.add(rng.choice([0.0, rng.lognormvariate(2, 2), -rng.lognormvariate(1, 1)]))
+        parts.append(part)
+    expected = Sketch()
+    for part in parts:
+        expected.merge(Sketch.from_bytes(part.to_bytes()))
+    merged = Sketch.merge_all(part.to_bytes() for part in parts)
+    assert merged == expected and merged.count == sum(part.count for part in parts)
+    assert Sketch.merge_all([]) == Sketch()
+    with pytest.raises(ValueError, match="format"):
+        Sketch.merge_all([b"[99,0,[],[]]"])
+
+
+def test_sketch_of_an_array_equals_adding_each_value() -> None:
+    rng = random.Random(11)
+    values = [0.0, 1e-320, -1e-320, 1.0, -1.0, 1e300, -1e300, 2.0**-20]
+    values += [rng.lognormvariate(0, 5) * rng.choice([1, -1]) for _ in range(20_000)]
+    values += [float(i) / 7 for i in range(-500, 500)]
+    one_by_one = Sketch()
+    for value in values:
+        one_by_one.add(value)
+    assert Sketch.of_values(np.array(values)) == one_by_one
 
 
 def test_parse_functions() -> None:
@@ -96,39 +142,79 @@ def test_parse_functions() -> None:
         parse_functions(["p42"])
 
 
-def test_plan_uses_hour_rollups_for_whole_hours_and_raw_for_edges() -> None:
+def test_plan_uses_hour_rollups_for_whole_hours_quarters_and_raw_for_edges() -> None:
     tz = get_zone("UTC")
-    plan = plan_query(utc(2024, 1, 1, 0, 30), utc(2024, 1, 2, 5, 15), "day", tz, max_buckets=100)
+    plan = plan_query(utc(2024, 1, 1, 0, 20), utc(2024, 1, 2, 5, 50), "day", tz, max_buckets=100)
     assert plan.rollup_ranges == [(utc(2024, 1, 1, 1), utc(2024, 1, 2, 5))]
-    assert plan.raw_ranges == [
+    assert plan.quarter_ranges == [
         (utc(2024, 1, 1, 0, 30), utc(2024, 1, 1, 1)),
-        (utc(2024, 1, 2, 5), utc(2024, 1, 2, 5, 15)),
+        (utc(2024, 1, 2, 5), utc(2024, 1, 2, 5, 45)),
+    ]
+    assert plan.raw_ranges == [
+        (utc(2024, 1, 1, 0, 20), utc(2024, 1, 1, 0, 30)),
+        (utc(2024, 1, 2, 5, 45), utc(2024, 1, 2, 5, 50)),
     ]
     assert len(plan.buckets) == 2
 
 
-def test_plan_reads_raw_points_for_hours_cut_by_half_hour_zone_boundaries() -> None:
+def assert_plan_covers_once_and_never_straddles(plan: QueryPlan) -> None:
+    """Every part of the range is read exactly once, and no rollup row spans two buckets."""
+    parts = sorted(plan.rollup_ranges + plan.quarter_ranges + plan.raw_ranges)
+    assert parts[0][0] == plan.start and parts[-1][1] == plan.end
+    for (_, high), (low, _) in itertools.pairwise(parts):
+        assert high == low
+    for ranges, step in ((plan.rollup_ranges, HOUR), (plan.quarter_ranges, QUARTER)):
+        for low, high in ranges:
+            cursor = low
+            while cursor < high:
+                index = plan.bucket_index(cursor)
+                assert index is not None
+                start, end = plan.buckets[index]
+                assert start <= cursor and cursor + step <= end
+                cursor += step
+
+
+def test_plan_reads_quarter_rollups_for_hours_cut_by_half_hour_zone_boundaries() -> None:
     tz = get_zone("Asia/Kolkata")
     plan = plan_query(utc(2024, 1, 1), utc(2024, 1, 4), "day", tz, max_buckets=100)
-    # Local midnight is 18:30 UTC: the 18:00 UTC hour of each day is read raw.
-    assert (utc(2024, 1, 1, 18), utc(2024, 1, 1, 19)) in plan.raw_ranges
-    covered = sum(((h - lo) for lo, h in plan.rollup_ranges + plan.raw_ranges), timedelta())
-    assert covered == timedelta(days=3)
-    for low, high in plan.rollup_ranges:
-        hour = low
-        while hour < high:
-            index = plan.bucket_index(hour)
-            assert index is not None
-            start, end = plan.buckets[index]
-            assert start <= hour and hour + HOUR <= end
-            hour += HOUR
+    # Local midnight is 18:30 UTC: the 18:00 UTC hour of each day comes from quarter hours.
+    assert (utc(2024, 1, 1, 18), utc(2024, 1, 1, 19)) in plan.quarter_ranges
+    assert len(plan.quarter_ranges) == 3
+    assert plan.raw_ranges == []
+    assert_plan_covers_once_and_never_straddles(plan)
+
+
+@pytest.mark.parametrize(
+    "zone,unit", [("Asia/Kolkata", "hour"), ("Asia/Kathmandu", "hour"), ("Asia/Kathmandu", "week")]
+)
+def test_plan_of_sub_hour_offsets_reads_no_raw_points(zone: str, unit: str) -> None:
+    plan = plan_query(
+        utc(2024, 1, 1),
+        utc(2024, 2, 1),
+        unit,
+        get_zone(zone),
+        max_buckets=1000,  # type: ignore[arg-type]
+    )
+    assert plan.raw_ranges == []
+    assert plan.quarter_ranges
+    assert_plan_covers_once_and_never_straddles(plan)
+
+
+def test_plan_reads_raw_points_where_a_boundary_cuts_a_quarter() -> None:
+    # Until 1942 Asia/Kolkata (Calcutta) kept +05:53:20: local midnight cuts a quarter hour.
+    plan = plan_query(
+        utc(1900, 1, 1), utc(1900, 1, 4), "day", get_zone("Asia/Kolkata"), max_buckets=10
+    )
+    assert plan.raw_ranges
+    assert all(high - low == QUARTER for low, high in plan.raw_ranges[1:-1])
+    assert_plan_covers_once_and_never_straddles(plan)
 
 
 def test_plan_minute_buckets_read_raw_only() -> None:
     plan = plan_query(
         utc(2024, 1, 1), utc(2024, 1, 1, 2), "minute", get_zone("UTC"), max_buckets=200
     )
-    assert plan.rollup_ranges == []
+    assert plan.rollup_ranges == [] and plan.quarter_ranges == []
     assert plan.raw_ranges == [(utc(2024, 1, 1), utc(2024, 1, 1, 2))]
     assert len(plan.buckets) == 120
 

@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, func, select, update
 
 from gati.db.engine import Database
 from gati.metrics.aggregation import exact_percentile
 from gati.metrics.buckets import bucket_start, get_zone
+from gati.metrics.models import MetricQuarterRollup, MetricRollup, MetricRollupState
+from gati.metrics.repository import QUARTER_STATE
 from gati.metrics.service import roll_up
 from tests.metrics.factories import make_user
 
@@ -303,7 +306,9 @@ async def post_points(client: httpx.AsyncClient, points: list[tuple[datetime, fl
         ("America/New_York", "day"),
         ("America/New_York", "hour"),
         ("Asia/Kolkata", "day"),
+        ("Asia/Kathmandu", "hour"),
         ("Europe/Berlin", "week"),
+        ("UTC", "hour"),
     ],
 )
 async def test_aggregate_is_exact_before_during_and_after_rollups(
@@ -330,6 +335,39 @@ async def test_aggregate_is_exact_before_during_and_after_rollups(
     assert await roll_up(db) == 600
     assert await roll_up(db) == 0  # nothing new: a second run folds nothing
     await assert_aggregate_exact(client, points, tz=tz, unit=unit, start=start, end=end)
+
+
+async def test_aggregate_stays_exact_while_a_lagging_rollup_level_catches_up(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A database upgraded from hour-only rollups: quarter rollups empty, their watermark 0,
+    hour rollups without stored percentiles. Answers are exact before and after the catch-up."""
+    rng = random.Random(7)
+    start = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    points = [
+        (start + timedelta(seconds=rng.uniform(0, 2 * 86400)), round(rng.uniform(1, 100), 2))
+        for _ in range(800)
+    ]
+    await post_points(client, points)
+    assert await roll_up(db) == 800
+    async with db.connection() as conn:
+        await conn.execute(delete(MetricQuarterRollup))
+        await conn.execute(
+            update(MetricRollupState)
+            .where(MetricRollupState.name == QUARTER_STATE)
+            .values(watermark=0)
+        )
+        await conn.execute(update(MetricRollup).values(p50=None, p95=None, p99=None))
+    for tz, unit in (("Asia/Kolkata", "day"), ("UTC", "hour")):
+        await assert_aggregate_exact(client, points, tz=tz, unit=unit, start=start, end=end)
+    assert await roll_up(db, chunk=300) == 800  # the quarter level folds what it missed
+    async with db.connection() as conn:
+        quarters = (await conn.execute(select(func.sum(MetricQuarterRollup.count)))).scalar_one()
+        hours = (await conn.execute(select(func.sum(MetricRollup.count)))).scalar_one()
+    assert quarters == 800 and hours == 800  # and the hour level folded nothing twice
+    for tz, unit in (("Asia/Kolkata", "day"), ("UTC", "hour")):
+        await assert_aggregate_exact(client, points, tz=tz, unit=unit, start=start, end=end)
 
 
 async def test_aggregate_filters_by_tags_and_validates_parameters(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gati.metrics.buckets import (
+    HOUR,
     bucket_end,
     bucket_start,
     ceil_utc,
@@ -100,6 +101,43 @@ def test_every_instant_is_in_exactly_its_bucket(zone: str, unit: str) -> None:
         assert start <= instant < bucket_end(start, unit, tz)  # type: ignore[arg-type]
         assert bucket_start(start, unit, tz) == start  # type: ignore[arg-type]
         instant += timedelta(hours=5, minutes=17)
+
+
+@pytest.mark.parametrize(
+    "zone,start,end",
+    [
+        ("America/New_York", utc(2024, 1, 1), utc(2025, 1, 1)),
+        ("Australia/Lord_Howe", utc(2024, 1, 1), utc(2025, 1, 1)),
+        ("Asia/Kathmandu", utc(1985, 6, 1), utc(1986, 6, 1)),  # +05:30 -> +05:45 in 1986
+        ("America/St_Johns", utc(2024, 1, 1), utc(2025, 1, 1)),
+        ("Asia/Kolkata", utc(1941, 6, 1), utc(1946, 1, 1)),  # war time +06:30 and back
+        ("Europe/Amsterdam", utc(1937, 6, 1), utc(1937, 8, 1)),  # +00:19:32 -> +00:20
+    ],
+)
+@pytest.mark.parametrize("unit", ["minute", "hour"])
+def test_fast_path_buckets_equal_the_calendar_rule(
+    zone: str, start: datetime, end: datetime, unit: str
+) -> None:
+    """iter_buckets' one-step fast path gives exactly the buckets that bucket_end chains give."""
+    tz = get_zone(zone)
+    if unit == "minute":  # a week around each offset change only: minutes are many
+        changes = [
+            instant
+            for instant in (start + timedelta(hours=h) for h in range(int((end - start) / HOUR)))
+            if instant.astimezone(tz).utcoffset() != (instant + HOUR).astimezone(tz).utcoffset()
+        ]
+        assert changes
+        ranges = [(c - timedelta(days=1), c + timedelta(days=1)) for c in changes[:4]]
+    else:
+        ranges = [(start, end)]
+    for low, high in ranges:
+        expected = []
+        current = bucket_start(low, unit, tz)  # type: ignore[arg-type]
+        while current < high:
+            following = bucket_end(current, unit, tz)  # type: ignore[arg-type]
+            expected.append((current, following))
+            current = following
+        assert list(iter_buckets(low, high, unit, tz)) == expected  # type: ignore[arg-type]
 
 
 def test_floor_and_ceil_utc() -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -112,6 +113,25 @@ def date_trunc(dialect: Dialect, unit: str, column: ColumnElement[Any]) -> Colum
         }[unit]
         return func.strftime(fmt, column)
     raise AssertionError(dialect)
+
+
+def float_list(dialect: Dialect, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Aggregate: every value of a float column in the group, read with ``float_list_value``
+    (a ``float8[]`` on PostgreSQL; on SQLite a JSON array with 17 significant digits, so each
+    value reads back exactly)."""
+    if dialect == "postgresql":
+        return func.array_agg(column)
+    if dialect == "sqlite":
+        return (
+            literal_column("'['")
+            .concat(func.group_concat(func.printf("%.17g", column), ","))
+            .concat(literal_column("']'"))
+        )
+    raise AssertionError(dialect)
+
+
+def float_list_value(value: Any) -> list[float]:
+    return orjson.loads(value) if isinstance(value, str) else list(value)
 
 
 def json_text(dialect: Dialect, column: ColumnElement[Any], key: str) -> ColumnElement[Any]:

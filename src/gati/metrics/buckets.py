@@ -25,6 +25,8 @@ BUCKET_UNITS: tuple[str, ...] = get_args(BucketUnit)
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+# The finer rollup step: every UTC offset in use today is a multiple of 15 minutes.
+QUARTER = timedelta(minutes=15)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -103,10 +105,26 @@ def bucket_end(start: datetime, unit: BucketUnit, tz: ZoneInfo) -> datetime:
 def iter_buckets(
     start: datetime, end: datetime, unit: BucketUnit, tz: ZoneInfo
 ) -> Iterator[tuple[datetime, datetime]]:
-    """Every bucket ``(bucket_start, bucket_end)`` that overlaps ``[start, end)``, in order."""
+    """Every bucket ``(bucket_start, bucket_end)`` that overlaps ``[start, end)``, in order.
+
+    Minute and hour buckets take a fast path: while the UTC offset stays the same, the next
+    bucket starts one step later (checked: the local time there is on the step and has the same
+    offset); anything else (a DST change, a bucket starting off the step) asks ``bucket_end``.
+    """
+    step = MINUTE if unit == "minute" else HOUR if unit == "hour" else None
     current = bucket_start(start, unit, tz)
+    offset = current.astimezone(tz).utcoffset()
     while current < end:
-        nxt = bucket_end(current, unit, tz)
+        nxt = None
+        if step is not None:
+            candidate = current + step
+            local = candidate.astimezone(tz)
+            aligned = local.second == 0 and local.microsecond == 0
+            if aligned and (step is MINUTE or local.minute == 0) and local.utcoffset() == offset:
+                nxt = candidate
+        if nxt is None:
+            nxt = bucket_end(current, unit, tz)
+            offset = nxt.astimezone(tz).utcoffset()
         yield current, nxt
         current = nxt
 

@@ -1,4 +1,4 @@
-"""Metric series, points, hourly rollups and the rollup watermark."""
+"""Metric series, points, hour and quarter-hour rollups and their watermarks."""
 
 from __future__ import annotations
 
@@ -62,7 +62,11 @@ class MetricPoint(Base):
 
 
 class MetricRollup(Base):
-    """Summary of a series' points in one UTC hour (only points with id <= the watermark)."""
+    """Summary of a series' points in one UTC hour (only points with id <= the hour watermark).
+
+    ``p50``/``p95``/``p99`` are the sketch's quantiles, computed when the row is written: a bucket
+    made of this row alone (hour buckets) answers percentiles without decoding the sketch.
+    """
 
     __tablename__ = "metric_rollups"
     __table_args__ = (PrimaryKeyConstraint("series_id", "bucket_start"),)
@@ -74,10 +78,30 @@ class MetricRollup(Base):
     min: Mapped[float] = mapped_column(Float)
     max: Mapped[float] = mapped_column(Float)
     sketch: Mapped[bytes] = mapped_column(LargeBinary)  # gati.metrics.aggregation.Sketch
+    p50: Mapped[float | None] = mapped_column(Float)
+    p95: Mapped[float | None] = mapped_column(Float)
+    p99: Mapped[float | None] = mapped_column(Float)
+
+
+class MetricQuarterRollup(Base):
+    """Summary of a series' points in one UTC quarter hour (points with id <= the quarter
+    watermark): buckets in zones with :30 and :45 offsets are cut inside UTC hours."""
+
+    __tablename__ = "metric_quarter_rollups"
+    __table_args__ = (PrimaryKeyConstraint("series_id", "bucket_start"),)
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.id", ondelete="CASCADE"))
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(BigInteger)
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MetricRollupState(Base):
-    """The rollup watermark: every point with id <= ``watermark`` is in ``metric_rollups``."""
+    """Rollup watermarks, one row per level: every point with id <= ``watermark`` is in that
+    level's table (``metrics``: ``metric_rollups``; ``metrics_quarter``: quarter hours)."""
 
     __tablename__ = "metric_rollup_state"
 

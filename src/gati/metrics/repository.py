@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -14,7 +14,6 @@ from sqlalchemy import (
     and_,
     func,
     literal_column,
-    null,
     or_,
     select,
     update,
@@ -22,21 +21,42 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.bulk import insert_returning_ids
-from gati.db.dialect import date_trunc, excluded, insert_ignore, json_text, keys_in, upsert
+from gati.db.dialect import (
+    date_trunc,
+    excluded,
+    float_list,
+    float_list_value,
+    insert_ignore,
+    json_text,
+    keys_in,
+    upsert,
+)
 from gati.db.engine import Dialect
 from gati.db.types import as_utc, sqlite_timestamp, utcnow
 from gati.metrics.aggregation import QueryPlan
-from gati.metrics.models import MetricPoint, MetricRollup, MetricRollupState, MetricSeries
+from gati.metrics.buckets import HOUR, QUARTER
+from gati.metrics.models import (
+    MetricPoint,
+    MetricQuarterRollup,
+    MetricRollup,
+    MetricRollupState,
+    MetricSeries,
+)
 from gati.metrics.schemas import MetricPointIn
 
 ROLLUP_STATE = "metrics"
+QUARTER_STATE = "metrics_quarter"
+# (state row name, step): hour rollups and quarter-hour rollups, each with its own watermark.
+ROLLUP_LEVELS: tuple[tuple[str, timedelta], ...] = ((ROLLUP_STATE, HOUR), (QUARTER_STATE, QUARTER))
 _CHUNK = 500
 _POINT_COLUMNS = ("project_id", "series_id", "ts", "value", "client_id", "received_at")
 
 series_t: Table = MetricSeries.__table__  # type: ignore[assignment]
 points_t: Table = MetricPoint.__table__  # type: ignore[assignment]
 rollups_t: Table = MetricRollup.__table__  # type: ignore[assignment]
+quarters_t: Table = MetricQuarterRollup.__table__  # type: ignore[assignment]
 state_t: Table = MetricRollupState.__table__  # type: ignore[assignment]
+_LEVEL_TABLES = {ROLLUP_STATE: rollups_t, QUARTER_STATE: quarters_t}
 
 
 def _dialect(conn: AsyncConnection | AsyncSession) -> Dialect:
@@ -119,7 +139,7 @@ async def insert_points(
 
 def series_filter(
     dialect: Dialect, project_ids: Sequence[int], name: str | None, tags: dict[str, str]
-) -> Select[tuple[int]]:
+) -> Select[Any]:
     """``SELECT id FROM metric_series`` of these projects, name and tag values."""
     conditions: list[ColumnElement[bool]] = [series_t.c.project_id.in_(list(project_ids))]
     if name is not None:
@@ -241,8 +261,12 @@ def _in_ranges(column: Any, ranges: Sequence[tuple[datetime, datetime]]) -> Colu
 
 @dataclass(frozen=True, slots=True)
 class AggregateRow:
-    """kind 0: an hour rollup (sketch bytes when asked); 1: raw points grouped by UTC minute
-    (count/sum/min/max); 2: one raw point (for percentiles: value in ``sum``)."""
+    """kind 0: a rollup row (hour or quarter hour); 1: raw points grouped by UTC minute
+    (count/sum/min/max, and the ``values`` themselves when percentiles are asked).
+
+    With percentiles asked: a quarter rollup carries its ``sketch``; an hour rollup carries its
+    stored ``quantiles`` (p50, p95, p99; None when not stored) and no sketch, which
+    ``rollup_sketches`` reads for the hours that a bucket merges with anything else."""
 
     kind: int
     start: datetime
@@ -251,132 +275,185 @@ class AggregateRow:
     min: float
     max: float
     sketch: bytes | None
+    series_id: int = 0
+    quantiles: tuple[float | None, float | None, float | None] | None = None
+    values: list[float] | None = None
+
+
+def _rollup_rows(
+    table: Table,
+    series_ids: list[int],
+    ranges: Sequence[tuple[datetime, datetime]],
+    with_values: bool,
+) -> Select[Any]:
+    where = and_(table.c.series_id.in_(series_ids), _in_ranges(table.c.bucket_start, ranges))
+    if not with_values:
+        return (
+            select(
+                table.c.bucket_start,
+                func.sum(table.c["count"]),
+                func.sum(table.c["sum"]),
+                func.min(table.c["min"]),
+                func.max(table.c["max"]),
+            )
+            .where(where)
+            .group_by(table.c.bucket_start)
+        )
+    columns = [table.c.series_id, table.c.bucket_start]
+    columns += [table.c[name] for name in ("count", "sum", "min", "max")]
+    if table is rollups_t:
+        columns += [table.c.p50, table.c.p95, table.c.p99]
+    else:
+        columns.append(table.c.sketch)
+    return select(*columns).where(where)
 
 
 async def aggregate_rows(
     conn: AsyncConnection,
     *,
-    project_ids: Sequence[int],
-    name: str,
-    tags: dict[str, str],
+    series_ids: list[int],
     plan: QueryPlan,
     with_values: bool,
 ) -> list[AggregateRow]:
-    """Rollups for the plan's whole hours, plus raw points for the rest and for the tail not yet
-    rolled up. ``conn`` must hold ONE snapshot for all statements (``snapshot_connection``): the
-    rollup job cannot move the watermark between the reads, so no point is counted twice or
-    missed."""
-    dialect = _dialect(conn)
-    watermark = await get_watermark(conn)
-    series_ids = list(
-        (await conn.execute(series_filter(dialect, project_ids, name, tags))).scalars()
-    )
-    if not series_ids:
-        return []
+    """Rollups for the plan's whole hours and quarter hours, plus raw points for the rest and
+    for the tail that each level has not rolled up yet, grouped by UTC minute (with their
+    values when percentiles are asked). ``conn`` must hold ONE snapshot for all
+    statements (``snapshot_connection``): the rollup job cannot move a watermark between the
+    reads, so no point is counted twice or missed."""
     rows: list[AggregateRow] = []
-    if plan.rollup_ranges:
-        in_rollups = and_(
-            rollups_t.c.series_id.in_(series_ids),
-            _in_ranges(rollups_t.c.bucket_start, plan.rollup_ranges),
-        )
-        if with_values:
-            statement: Select[Any] = select(
-                rollups_t.c.bucket_start,
-                rollups_t.c["count"],
-                rollups_t.c["sum"],
-                rollups_t.c["min"],
-                rollups_t.c["max"],
-                rollups_t.c.sketch,
-            ).where(in_rollups)
-        else:
-            statement = (
-                select(
-                    rollups_t.c.bucket_start,
-                    func.sum(rollups_t.c["count"]),
-                    func.sum(rollups_t.c["sum"]),
-                    func.min(rollups_t.c["min"]),
-                    func.max(rollups_t.c["max"]),
-                    null(),
+    if not series_ids:
+        return rows
+    dialect = _dialect(conn)
+    watermarks = await get_watermarks(conn)
+    levels = ((rollups_t, plan.rollup_ranges), (quarters_t, plan.quarter_ranges))
+    for table, ranges in levels:
+        if not ranges:
+            continue
+        result = await conn.execute(_rollup_rows(table, series_ids, ranges, with_values))
+        if not with_values:
+            for t, n, s, lo, hi in result:
+                rows.append(
+                    AggregateRow(0, as_utc(t), int(n), float(s), float(lo), float(hi), None)
                 )
-                .where(in_rollups)
-                .group_by(rollups_t.c.bucket_start)
-            )
-        for t, n, s, lo, hi, sk in await conn.execute(statement):
-            rows.append(AggregateRow(0, as_utc(t), int(n), float(s), float(lo), float(hi), sk))
+        elif table is rollups_t:
+            for series, t, n, s, lo, hi, p50, p95, p99 in result:
+                rows.append(AggregateRow(0, as_utc(t), n, s, lo, hi, None, series, (p50, p95, p99)))
+        else:
+            for series, t, n, s, lo, hi, sketch in result:
+                rows.append(AggregateRow(0, as_utc(t), n, s, lo, hi, sketch, series))
     raw_parts: list[ColumnElement[bool]] = []
     if plan.raw_ranges:
         raw_parts.append(_in_ranges(points_t.c.ts, plan.raw_ranges))
-    if plan.rollup_ranges:
-        # The tail: points past the watermark. The watermark is inlined (an integer read above)
-        # so that the planner sees how few rows are past it and walks the primary key.
-        raw_parts.append(
-            and_(
-                points_t.c.id > literal_column(str(int(watermark))),
-                _in_ranges(points_t.c.ts, plan.rollup_ranges),
+    for (name, _), (_, ranges) in zip(ROLLUP_LEVELS, levels, strict=True):
+        if ranges:
+            # The tail: points past the level's watermark. The watermark is inlined (an integer
+            # read above) so that the planner sees how few rows are past it and walks the
+            # primary key.
+            raw_parts.append(
+                and_(
+                    points_t.c.id > literal_column(str(int(watermarks[name]))),
+                    _in_ranges(points_t.c.ts, ranges),
+                )
             )
-        )
     for condition in raw_parts:
-        in_raw = and_(points_t.c.series_id.in_(series_ids), condition)
-        if with_values:
-            for t, value in await conn.execute(
-                select(points_t.c.ts, points_t.c.value).where(in_raw)
-            ):
-                rows.append(AggregateRow(2, as_utc(t), 1, value, value, value, None))
-            continue
         minute = date_trunc(dialect, "minute", points_t.c.ts)
+        columns = [
+            minute,
+            func.count(),
+            func.sum(points_t.c.value),
+            func.min(points_t.c.value),
+            func.max(points_t.c.value),
+        ]
+        if with_values:
+            columns.append(float_list(dialect, points_t.c.value))
         grouped = (
-            select(
-                minute,
-                func.count(),
-                func.sum(points_t.c.value),
-                func.min(points_t.c.value),
-                func.max(points_t.c.value),
-            )
-            .where(in_raw)
-            .group_by(minute)
+            select(*columns).where(points_t.c.series_id.in_(series_ids), condition).group_by(minute)
         )
-        for t, n, s, lo, hi in await conn.execute(grouped):
+        for t, n, s, lo, hi, *values in await conn.execute(grouped):
             if isinstance(t, str):
                 t = datetime.fromisoformat(t)
-            rows.append(AggregateRow(1, as_utc(t), int(n), float(s), float(lo), float(hi), None))
+            rows.append(
+                AggregateRow(
+                    1,
+                    as_utc(t),
+                    int(n),
+                    float(s),
+                    float(lo),
+                    float(hi),
+                    None,
+                    values=float_list_value(values[0]) if values else None,
+                )
+            )
     return rows
+
+
+async def aggregate_series(
+    conn: AsyncConnection, *, project_ids: Sequence[int], name: str, tags: dict[str, str]
+) -> list[int]:
+    """Ids of the series that an aggregate merges."""
+    statement = series_filter(_dialect(conn), project_ids, name, tags)
+    return [int(series_id) for series_id in (await conn.execute(statement)).scalars()]
+
+
+async def rollup_sketches(
+    conn: AsyncConnection, series_ids: list[int], ranges: Sequence[tuple[datetime, datetime]]
+) -> dict[tuple[int, datetime], bytes]:
+    """The sketches of the hour rollups of these series in these ranges."""
+    result = await conn.execute(
+        select(rollups_t.c.series_id, rollups_t.c.bucket_start, rollups_t.c.sketch).where(
+            rollups_t.c.series_id.in_(series_ids), _in_ranges(rollups_t.c.bucket_start, ranges)
+        )
+    )
+    return {(series, as_utc(t)): sketch for series, t, sketch in result}
 
 
 # ---- rollup job -------------------------------------------------------------------------------
 
 
-async def lock_watermark(conn: AsyncConnection) -> int:
-    """Take the rollup lock (the state row) for this transaction; return the watermark.
+async def lock_watermarks(conn: AsyncConnection) -> dict[str, int]:
+    """Take the rollup lock (the state rows, always in the same order) for this transaction;
+    return each level's watermark.
 
-    An UPDATE locks the row on PostgreSQL and takes the write lock on SQLite, so a second
-    scheduler waits here and then sees the watermark the first one committed.
+    An UPDATE locks the rows on PostgreSQL and takes the write lock on SQLite, so a second
+    scheduler waits here and then sees the watermarks the first one committed.
     """
     dialect = _dialect(conn)
+    now = utcnow()
+    names = [name for name, _ in ROLLUP_LEVELS]
     await conn.execute(
         insert_ignore(dialect, state_t, index_elements=["name"]),
-        {"name": ROLLUP_STATE, "watermark": 0, "updated_at": utcnow()},
+        [{"name": name, "watermark": 0, "updated_at": now} for name in names],
     )
-    result = await conn.execute(
-        update(state_t)
-        .where(state_t.c.name == ROLLUP_STATE)
-        .values(updated_at=utcnow())
-        .returning(state_t.c.watermark)
-    )
-    return int(result.scalar_one())
+    found: dict[str, int] = {}
+    for name in names:
+        result = await conn.execute(
+            update(state_t)
+            .where(state_t.c.name == name)
+            .values(updated_at=now)
+            .returning(state_t.c.watermark)
+        )
+        found[name] = int(result.scalar_one())
+    return found
 
 
-async def set_watermark(conn: AsyncConnection, watermark: int) -> None:
+async def set_watermark(conn: AsyncConnection, name: str, watermark: int) -> None:
     await conn.execute(
         update(state_t)
-        .where(state_t.c.name == ROLLUP_STATE)
+        .where(state_t.c.name == name)
         .values(watermark=watermark, updated_at=utcnow())
     )
 
 
+async def get_watermarks(conn: AsyncConnection | AsyncSession) -> dict[str, int]:
+    """Each level's watermark (0 for a level that has not run yet)."""
+    result = await conn.execute(select(state_t.c.name, state_t.c.watermark))
+    stored = {name: int(watermark) for name, watermark in result}
+    return {name: stored.get(name, 0) for name, _ in ROLLUP_LEVELS}
+
+
 async def get_watermark(conn: AsyncConnection | AsyncSession) -> int:
-    result = await conn.execute(select(state_t.c.watermark).where(state_t.c.name == ROLLUP_STATE))
-    value = result.scalar_one_or_none()
-    return int(value or 0)
+    """The hour level's watermark."""
+    return (await get_watermarks(conn))[ROLLUP_STATE]
 
 
 async def points_after(
@@ -393,36 +470,38 @@ async def points_after(
 
 
 async def load_rollups(
-    conn: AsyncConnection, keys: Sequence[tuple[int, datetime]]
+    conn: AsyncConnection, level: str, keys: Sequence[tuple[int, datetime]]
 ) -> dict[tuple[int, datetime], tuple[int, float, float, float, bytes]]:
+    table = _LEVEL_TABLES[level]
     found: dict[tuple[int, datetime], tuple[int, float, float, float, bytes]] = {}
     for start in range(0, len(keys), _CHUNK):
         chunk = list(keys[start : start + _CHUNK])
         result = await conn.execute(
             select(
-                rollups_t.c.series_id,
-                rollups_t.c.bucket_start,
-                rollups_t.c["count"],
-                rollups_t.c["sum"],
-                rollups_t.c["min"],
-                rollups_t.c["max"],
-                rollups_t.c.sketch,
-            ).where(keys_in((rollups_t.c.series_id, rollups_t.c.bucket_start), chunk))
+                table.c.series_id,
+                table.c.bucket_start,
+                table.c["count"],
+                table.c["sum"],
+                table.c["min"],
+                table.c["max"],
+                table.c.sketch,
+            ).where(keys_in((table.c.series_id, table.c.bucket_start), chunk))
         )
         for series_id, bucket, count, total, low, high, sketch in result:
             found[(series_id, as_utc(bucket))] = (count, total, low, high, sketch)
     return found
 
 
-async def save_rollups(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def save_rollups(conn: AsyncConnection, level: str, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = _dialect(conn)
+    table = _LEVEL_TABLES[level]
+    columns = [name for name in rows[0] if name not in ("series_id", "bucket_start")]
     stmt = upsert(
-        dialect,
-        rollups_t,
+        _dialect(conn),
+        table,
         index_elements=["series_id", "bucket_start"],
-        set_={column: excluded(column) for column in ("count", "sum", "min", "max", "sketch")},
+        set_={column: excluded(column) for column in columns},
     )
     await conn.execute(stmt, rows)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -36,6 +37,8 @@ from gati.metrics.schemas import ItemError, MetricPointIn
 log = logging.getLogger(__name__)
 
 ROLLUP_CHUNK = 50_000
+# Stored with each hour rollup (columns of ``metric_rollups``).
+STORED_PERCENTILES = ("p50", "p95", "p99")
 
 
 # ---- ingestion --------------------------------------------------------------------------------
@@ -297,6 +300,56 @@ async def latest(
     return max(candidates, key=lambda c: (c["timestamp"], c["id"]))
 
 
+def hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Whole UTC hours as the fewest ``[start, end)`` ranges."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + HOUR)
+        else:
+            ranges.append((hour, hour + HOUR))
+    return ranges
+
+
+def _stored_quantiles(
+    parts: list[repository.AggregateRow],
+) -> tuple[float | None, float | None, float | None] | None:
+    """The stored percentiles of a bucket made of one hour rollup that has them, else None."""
+    if len(parts) != 1 or parts[0].kind != 0:
+        return None
+    quantiles = parts[0].quantiles
+    return quantiles if quantiles is not None and quantiles[0] is not None else None
+
+
+def _summarize(
+    parts: list[repository.AggregateRow],
+    sketches: dict[tuple[int, datetime], bytes],
+    with_values: bool,
+) -> Summary:
+    """One bucket's summary from its rollup rows and its raw points (grouped by minute)."""
+    summary = Summary()
+    for row in parts:
+        summary.merge_parts(row.count, row.sum, row.min, row.max)
+    if not with_values:
+        return summary
+    stored = _stored_quantiles(parts)
+    if stored is not None:
+        p50, p95, p99 = stored
+        summary.quantiles = {"p50": p50, "p95": p95, "p99": p99}
+        return summary
+    encoded: list[bytes] = []
+    values: list[float] = []
+    for row in parts:
+        if row.kind == 1:
+            values.extend(row.values or ())
+        else:
+            encoded.append(row.sketch or sketches[(row.series_id, row.start)])
+    summary.sketch = Sketch.merge_all(encoded)
+    # Tens of thousands of raw points can be in the not-yet-rolled-up tail: keyed in numpy.
+    summary.sketch.merge(Sketch.of_values(np.asarray(values, dtype=np.float64)))
+    return summary
+
+
 async def aggregate(
     db: Database,
     *,
@@ -322,22 +375,34 @@ async def aggregate(
         raise AppError(422, "too_many_buckets", f"bucket: {exc}") from exc
     with_values = needs_sketch(functions)
     async with snapshot_connection(db.read_engine, db.dialect) as conn:
-        rows = await repository.aggregate_rows(
-            conn, project_ids=project_ids, name=name, tags=tags, plan=plan, with_values=with_values
+        series_ids = await repository.aggregate_series(
+            conn, project_ids=project_ids, name=name, tags=tags
         )
-    summaries: dict[int, Summary] = {}
-    for row in rows:
-        index = plan.bucket_index(max(row.start, plan.start))
-        if index is None:
-            continue
-        summary = summaries.get(index)
-        if summary is None:
-            summary = summaries[index] = Summary(sketch=Sketch() if with_values else None)
-        if row.kind == 2:
-            summary.add(row.sum)
-        else:
-            sketch = Sketch.from_bytes(row.sketch) if with_values and row.sketch else None
-            summary.merge_parts(row.count, row.sum, row.min, row.max, sketch)
+        rows = await repository.aggregate_rows(
+            conn, series_ids=series_ids, plan=plan, with_values=with_values
+        )
+        by_bucket: dict[int, list[repository.AggregateRow]] = {}
+        for row in rows:
+            index = plan.bucket_index(max(row.start, plan.start))
+            if index is not None:
+                by_bucket.setdefault(index, []).append(row)
+        sketches: dict[tuple[int, datetime], bytes] = {}
+        if with_values:
+            # An hour bucket made of one hour rollup answers from the quantiles stored with
+            # it; the hour rollups of every other bucket are merged, so their sketches are read.
+            merged_hours = [
+                row.start
+                for parts in by_bucket.values()
+                for row in parts
+                if row.kind == 0 and row.sketch is None and _stored_quantiles(parts) is None
+            ]
+            if merged_hours:
+                sketches = await repository.rollup_sketches(
+                    conn, series_ids, hour_ranges(merged_hours)
+                )
+    summaries = {
+        index: _summarize(parts, sketches, with_values) for index, parts in by_bucket.items()
+    }
     return {
         "name": name,
         "project_ids": list(project_ids),
@@ -366,11 +431,14 @@ async def rollup_upper_bound(db: Database) -> int | None:
 
 
 async def roll_up(db: Database, *, chunk: int = ROLLUP_CHUNK) -> int:
-    """Fold every committed point not yet rolled up into hour rollups; returns points folded.
+    """Fold every committed point not yet rolled up into the hour and quarter-hour rollups;
+    returns the points read (each is folded into every level that had not folded it).
 
-    Each chunk runs in one transaction that locks the watermark row, merges the chunk into
-    ``metric_rollups`` and advances the watermark: running it twice (or from two schedulers at
-    once) never folds a point twice, and a crash loses nothing (the chunk is rolled back).
+    Each chunk runs in one transaction that locks the watermark rows, merges the chunk into
+    ``metric_rollups`` and ``metric_quarter_rollups`` and advances the watermarks: running it
+    twice (or from two schedulers at once) never folds a point twice, and a crash loses nothing
+    (the chunk is rolled back). A level whose watermark lags (quarter hours added to a database
+    with hour rollups) catches up from the points the other level has folded already.
     """
     upper = await rollup_upper_bound(db)
     if upper is None:
@@ -378,41 +446,57 @@ async def roll_up(db: Database, *, chunk: int = ROLLUP_CHUNK) -> int:
     folded = 0
     while True:
         async with db.connection() as conn:
-            watermark = await repository.lock_watermark(conn)
-            if watermark >= upper:
+            watermarks = await repository.lock_watermarks(conn)
+            low = min(watermarks.values())
+            if low >= upper:
                 return folded
-            points = await repository.points_after(
-                conn, after_id=watermark, upto_id=upper, limit=chunk
-            )
-            summaries: dict[tuple[int, datetime], Summary] = {}
-            for _, series_id, ts, value in points:
-                key = (series_id, floor_utc(ts, HOUR))
-                summary = summaries.get(key)
-                if summary is None:
-                    summary = summaries[key] = Summary(sketch=Sketch())
-                summary.add(value)
-            stored = await repository.load_rollups(conn, list(summaries))
-            rows = []
-            for (series_id, bucket), summary in summaries.items():
-                previous = stored.get((series_id, bucket))
-                if previous is not None:
-                    count, total, low, high, sketch = previous
-                    summary.merge_parts(count, total, low, high, Sketch.from_bytes(sketch))
-                assert summary.sketch is not None
-                rows.append(
-                    {
-                        "series_id": series_id,
-                        "bucket_start": bucket,
-                        "count": summary.count,
-                        "sum": summary.sum,
-                        "min": summary.min,
-                        "max": summary.max,
-                        "sketch": summary.sketch.to_bytes(),
-                    }
-                )
-            await repository.save_rollups(conn, rows)
+            points = await repository.points_after(conn, after_id=low, upto_id=upper, limit=chunk)
             new_watermark = points[-1][0] if len(points) == chunk else upper
-            await repository.set_watermark(conn, new_watermark)
+            for level, step in repository.ROLLUP_LEVELS:
+                if watermarks[level] >= new_watermark:
+                    continue
+                await _fold(conn, level, step, points, watermarks[level])
+                await repository.set_watermark(conn, level, new_watermark)
             folded += len(points)
             if new_watermark >= upper:
                 return folded
+
+
+async def _fold(
+    conn: AsyncConnection,
+    level: str,
+    step: timedelta,
+    points: list[tuple[int, int, datetime, float]],
+    watermark: int,
+) -> None:
+    """Merge the points past ``watermark`` into the level's rollups of ``step``."""
+    summaries: dict[tuple[int, datetime], Summary] = {}
+    for point_id, series_id, ts, value in points:
+        if point_id <= watermark:
+            continue
+        key = (series_id, floor_utc(ts, step))
+        summary = summaries.get(key)
+        if summary is None:
+            summary = summaries[key] = Summary(sketch=Sketch())
+        summary.add(value)
+    stored = await repository.load_rollups(conn, level, list(summaries))
+    rows = []
+    for (series_id, bucket), summary in summaries.items():
+        previous = stored.get((series_id, bucket))
+        if previous is not None:
+            count, total, low, high, sketch = previous
+            summary.merge_parts(count, total, low, high, Sketch.from_bytes(sketch))
+        assert summary.sketch is not None
+        row: dict[str, Any] = {
+            "series_id": series_id,
+            "bucket_start": bucket,
+            "count": summary.count,
+            "sum": summary.sum,
+            "min": summary.min,
+            "max": summary.max,
+            "sketch": summary.sketch.to_bytes(),
+        }
+        if level == repository.ROLLUP_STATE:
+            row.update(summary.result(STORED_PERCENTILES))
+        rows.append(row)
+    await repository.save_rollups(conn, level, rows)
