@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -17,10 +17,11 @@ from gati.metrics.aggregation import (
     TooManyBuckets,
     bucket_results,
     exact_percentile,
+    fold_points,
     parse_functions,
     plan_query,
 )
-from gati.metrics.buckets import HOUR, QUARTER, get_zone
+from gati.metrics.buckets import HOUR, QUARTER, floor_utc, get_zone
 
 
 def utc(*args: int) -> datetime:
@@ -134,6 +135,40 @@ def test_sketch_of_an_array_equals_adding_each_value() -> None:
     for value in values:
         one_by_one.add(value)
     assert Sketch.of_values(np.array(values)) == one_by_one
+
+
+@pytest.mark.parametrize("step", [HOUR, QUARTER])
+def test_fold_points_equals_summing_point_by_point(step: timedelta) -> None:
+    rng = random.Random(5)
+    base = utc(2024, 3, 10)
+    points: list[tuple[int, datetime, float]] = []
+    for _ in range(3000):  # dense: one numpy pass per group
+        offset = timedelta(seconds=rng.uniform(0, 3 * 3600))
+        points.append((1, base + offset, rng.lognormvariate(1, 2) * rng.choice([1, -1, 0])))
+    for i in range(60):  # sparse series and points on and just before step boundaries
+        edge = base + step * i
+        points.append((2 + i % 7, edge, float(i)))
+        points.append((2 + i % 7, edge - timedelta(microseconds=1), -float(i)))
+    folded = fold_points(
+        np.array([s for s, _, _ in points]),
+        np.array([t.timestamp() for _, t, _ in points]),
+        np.array([v for _, _, v in points]),
+        step.total_seconds(),
+    )
+    expected: dict[tuple[int, float], Summary] = {}
+    for series, ts, value in points:
+        key = (series, floor_utc(ts, step).timestamp())
+        expected.setdefault(key, Summary(sketch=Sketch())).add(value)
+    assert folded.keys() == expected.keys()
+    for key, summary in expected.items():
+        got = folded[key]
+        assert (got.count, got.min, got.max, got.sketch) == (
+            summary.count,
+            summary.min,
+            summary.max,
+            summary.sketch,
+        )
+        assert got.sum == pytest.approx(summary.sum)
 
 
 def test_parse_functions() -> None:

@@ -309,6 +309,54 @@ class Summary:
         return out
 
 
+# Below this many values, a group's sketch is built value by value (numpy's fixed cost per call
+# is higher than a few dict updates).
+_NUMPY_GROUP_MIN = 16
+
+
+def fold_points(
+    series: np.ndarray, instants: np.ndarray, values: np.ndarray, step_seconds: float
+) -> dict[tuple[int, float], Summary]:
+    """Summaries (with sketches) of points grouped by (series id, start of their UTC step in
+    epoch seconds), vectorised: the rollup job folds tens of thousands of points per chunk.
+
+    ``instants`` are epoch seconds (``datetime.timestamp()``, exact to the microsecond); the
+    floor of ``instant / step`` puts a point one microsecond before a step boundary in the
+    step before it (tested)."""
+    if not len(values):
+        return {}
+    buckets = np.floor(instants / step_seconds) * step_seconds
+    order = np.lexsort((buckets, series))
+    series, buckets, values = series[order], buckets[order], values[order]
+    change = (series[1:] != series[:-1]) | (buckets[1:] != buckets[:-1])
+    starts = np.flatnonzero(np.concatenate(([True], change)))
+    ends = np.append(starts[1:], len(values))
+    sums = np.add.reduceat(values, starts)
+    lows = np.minimum.reduceat(values, starts)
+    highs = np.maximum.reduceat(values, starts)
+    out: dict[tuple[int, float], Summary] = {}
+    groups = zip(
+        series[starts].tolist(),
+        buckets[starts].tolist(),
+        starts.tolist(),
+        ends.tolist(),
+        sums.tolist(),
+        lows.tolist(),
+        highs.tolist(),
+        strict=True,
+    )
+    for series_id, bucket, start, end, total, low, high in groups:
+        chunk = values[start:end]
+        if end - start < _NUMPY_GROUP_MIN:
+            sketch = Sketch()
+            for value in chunk.tolist():
+                sketch.add(value)
+        else:
+            sketch = Sketch.of_values(chunk)
+        out[(series_id, bucket)] = Summary(end - start, total, low, high, sketch)
+    return out
+
+
 def needs_sketch(functions: Iterable[str]) -> bool:
     return any(name in PERCENTILES for name in functions)
 
@@ -465,6 +513,7 @@ __all__ = [
     "Summary",
     "TooManyBuckets",
     "bucket_results",
+    "fold_points",
     "needs_sketch",
     "parse_functions",
     "plan_query",

@@ -28,10 +28,11 @@ from gati.metrics.aggregation import (
     Summary,
     TooManyBuckets,
     bucket_results,
+    fold_points,
     needs_sketch,
     plan_query,
 )
-from gati.metrics.buckets import HOUR, BucketUnit, floor_utc, get_zone
+from gati.metrics.buckets import HOUR, BucketUnit, get_zone
 from gati.metrics.schemas import ItemError, MetricPointIn
 
 log = logging.getLogger(__name__)
@@ -452,33 +453,32 @@ async def roll_up(db: Database, *, chunk: int = ROLLUP_CHUNK) -> int:
                 return folded
             points = await repository.points_after(conn, after_id=low, upto_id=upper, limit=chunk)
             new_watermark = points[-1][0] if len(points) == chunk else upper
+            ids = np.fromiter((p[0] for p in points), dtype=np.int64, count=len(points))
+            series = np.fromiter((p[1] for p in points), dtype=np.int64, count=len(points))
+            instants = np.fromiter((p[2].timestamp() for p in points), np.float64, len(points))
+            values = np.fromiter((p[3] for p in points), dtype=np.float64, count=len(points))
             for level, step in repository.ROLLUP_LEVELS:
                 if watermarks[level] >= new_watermark:
                     continue
-                await _fold(conn, level, step, points, watermarks[level])
+                new = ids > watermarks[level]
+                summaries = fold_points(
+                    series[new], instants[new], values[new], step.total_seconds()
+                )
+                await _merge_into_rollups(conn, level, summaries)
                 await repository.set_watermark(conn, level, new_watermark)
             folded += len(points)
             if new_watermark >= upper:
                 return folded
 
 
-async def _fold(
-    conn: AsyncConnection,
-    level: str,
-    step: timedelta,
-    points: list[tuple[int, int, datetime, float]],
-    watermark: int,
+async def _merge_into_rollups(
+    conn: AsyncConnection, level: str, folded: dict[tuple[int, float], Summary]
 ) -> None:
-    """Merge the points past ``watermark`` into the level's rollups of ``step``."""
-    summaries: dict[tuple[int, datetime], Summary] = {}
-    for point_id, series_id, ts, value in points:
-        if point_id <= watermark:
-            continue
-        key = (series_id, floor_utc(ts, step))
-        summary = summaries.get(key)
-        if summary is None:
-            summary = summaries[key] = Summary(sketch=Sketch())
-        summary.add(value)
+    """Merge summaries keyed (series id, epoch seconds) into the level's stored rollups."""
+    summaries = {
+        (series_id, datetime.fromtimestamp(bucket, UTC)): summary
+        for (series_id, bucket), summary in folded.items()
+    }
     stored = await repository.load_rollups(conn, level, list(summaries))
     rows = []
     for (series_id, bucket), summary in summaries.items():
