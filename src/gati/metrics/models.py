@@ -61,7 +61,19 @@ class MetricPoint(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MetricRollup(Base):
+class _Summary:
+    """The columns of a rollup row: a series' points in one UTC step (``bucket_start``)."""
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.id", ondelete="CASCADE"))
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(BigInteger)
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)  # gati.metrics.aggregation.Sketch
+
+
+class MetricRollup(_Summary, Base):
     """Summary of a series' points in one UTC hour (only points with id <= the hour watermark).
 
     ``p50``/``p95``/``p99`` are the sketch's quantiles, computed when the row is written: a bucket
@@ -71,32 +83,18 @@ class MetricRollup(Base):
     __tablename__ = "metric_rollups"
     __table_args__ = (PrimaryKeyConstraint("series_id", "bucket_start"),)
 
-    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.id", ondelete="CASCADE"))
-    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime)
-    count: Mapped[int] = mapped_column(BigInteger)
-    sum: Mapped[float] = mapped_column(Float)
-    min: Mapped[float] = mapped_column(Float)
-    max: Mapped[float] = mapped_column(Float)
-    sketch: Mapped[bytes] = mapped_column(LargeBinary)  # gati.metrics.aggregation.Sketch
-    p50: Mapped[float | None] = mapped_column(Float)
-    p95: Mapped[float | None] = mapped_column(Float)
-    p99: Mapped[float | None] = mapped_column(Float)
+    # After the summary columns, as the migration adds them.
+    p50: Mapped[float | None] = mapped_column(Float, sort_order=1)
+    p95: Mapped[float | None] = mapped_column(Float, sort_order=1)
+    p99: Mapped[float | None] = mapped_column(Float, sort_order=1)
 
 
-class MetricQuarterRollup(Base):
+class MetricQuarterRollup(_Summary, Base):
     """Summary of a series' points in one UTC quarter hour (points with id <= the quarter
     watermark): buckets in zones with :30 and :45 offsets are cut inside UTC hours."""
 
     __tablename__ = "metric_quarter_rollups"
     __table_args__ = (PrimaryKeyConstraint("series_id", "bucket_start"),)
-
-    series_id: Mapped[int] = mapped_column(ForeignKey("metric_series.id", ondelete="CASCADE"))
-    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime)
-    count: Mapped[int] = mapped_column(BigInteger)
-    sum: Mapped[float] = mapped_column(Float)
-    min: Mapped[float] = mapped_column(Float)
-    max: Mapped[float] = mapped_column(Float)
-    sketch: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MetricRollupState(Base):
