@@ -348,12 +348,10 @@ def fold_points(
     for series_id, bucket, start, end, total, low, high in groups:
         chunk = values[start:end]
         if end - start < _NUMPY_GROUP_MIN:
-            sketch = Sketch()
-            for value in chunk.tolist():
-                sketch.add(value)
+            out[(series_id, bucket)] = Summary.of(chunk.tolist())
         else:
             sketch = Sketch.of_values(chunk)
-        out[(series_id, bucket)] = Summary(end - start, total, low, high, sketch)
+            out[(series_id, bucket)] = Summary(end - start, total, low, high, sketch)
     return out
 
 
@@ -418,7 +416,7 @@ class TooManyBuckets(ValueError):
     pass
 
 
-def _append(ranges: list[tuple[datetime, datetime]], low: datetime, high: datetime) -> None:
+def append_range(ranges: list[tuple[datetime, datetime]], low: datetime, high: datetime) -> None:
     """Append ``[low, high)``, extending the last range when they touch."""
     if ranges and ranges[-1][1] == low:
         ranges[-1] = (ranges[-1][0], high)
@@ -441,12 +439,12 @@ def _whole_steps(
             current += step  # a bucket boundary inside this step: leave it to the rest
             continue
         if cursor < current:
-            _append(rest, cursor, current)
-        _append(whole, current, current + step)
+            append_range(rest, cursor, current)
+        append_range(whole, current, current + step)
         current += step
         cursor = current
     if cursor < high:
-        _append(rest, cursor, high)
+        append_range(rest, cursor, high)
     return whole, rest
 
 

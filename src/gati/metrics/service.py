@@ -27,6 +27,7 @@ from gati.metrics.aggregation import (
     Sketch,
     Summary,
     TooManyBuckets,
+    append_range,
     bucket_results,
     fold_points,
     needs_sketch,
@@ -305,10 +306,7 @@ def hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
     """Whole UTC hours as the fewest ``[start, end)`` ranges."""
     ranges: list[tuple[datetime, datetime]] = []
     for hour in sorted(set(hours)):
-        if ranges and ranges[-1][1] == hour:
-            ranges[-1] = (ranges[-1][0], hour + HOUR)
-        else:
-            ranges.append((hour, hour + HOUR))
+        append_range(ranges, hour, hour + HOUR)
     return ranges
 
 
