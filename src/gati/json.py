@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -13,3 +14,22 @@ class ORJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        # The common case of every ingest answer (no extra headers, a body): the two headers
+        # Starlette's generic version would compute, without its checks.
+        if (
+            headers is None
+            and self.media_type == "application/json"
+            and self.status_code >= 200
+            and self.status_code not in (204, 304)
+        ):
+            self.raw_headers = [
+                (b"content-length", str(len(self.body)).encode("latin-1")),
+                (b"content-type", _JSON),
+            ]
+            return
+        super().init_headers(headers)
+
+
+_JSON = b"application/json"

@@ -62,6 +62,27 @@ async def test_memory_refused_requests_do_not_consume() -> None:
     assert (await limiter.hit("k", limit)).allowed
 
 
+async def test_memory_refusal_agrees_with_hit() -> None:
+    """``refusal`` (the ingest routes' synchronous check) makes the same decisions and leaves
+    the same state as ``hit``, refusals included, along an irregular sequence of requests."""
+    clock_a, clock_b = FakeClock(), FakeClock()
+    by_hit, by_refusal = MemoryRateLimiter(clock=clock_a), MemoryRateLimiter(clock=clock_b)
+    limit = RateLimit(rate=4, burst=3)
+    steps = [0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.05, 0.3, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.26]
+    outcomes = []
+    for step in steps:
+        clock_a.now += step
+        clock_b.now += step
+        decision = await by_hit.hit("k", limit)
+        refused = by_refusal.refusal("k", limit)
+        assert (refused is None) == decision.allowed
+        if refused is not None:
+            assert refused == decision
+        assert by_refusal._tat == by_hit._tat
+        outcomes.append(decision.allowed)
+    assert True in outcomes and False in outcomes
+
+
 async def test_memory_prunes_full_buckets() -> None:
     clock = FakeClock()
     limiter = MemoryRateLimiter(clock=clock, max_keys=10)

@@ -60,21 +60,33 @@ class Principal:
         return self.readable_project_ids is None or project_id in self.readable_project_ids
 
 
+_CREDENTIAL_KEY = "gati.credential"
+
+
 def credentials_from(request: Request) -> str | None:
     """The bearer token or ``X-API-Key`` of the request (the first of each header, as Starlette's
-    ``Headers.get``), read from the raw ASGI headers in one pass: this runs on every ingest."""
+    ``Headers.get``), read from the raw ASGI headers in one pass and kept on the scope: this runs
+    on every ingest (the caller, then the rate-limit key)."""
+    scope = request.scope
+    if _CREDENTIAL_KEY in scope:
+        known: str | None = scope[_CREDENTIAL_KEY]
+        return known
     authorization = api_key = None
-    for name, value in request.scope["headers"]:
+    for name, value in scope["headers"]:
         if name == b"authorization":
             if authorization is None:
                 authorization = value
         elif name == b"x-api-key" and api_key is None:
             api_key = value
+    credential = None
     if authorization:
         scheme, _, token = authorization.decode("latin-1").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return api_key.decode("latin-1").strip() if api_key else None
+            credential = token.strip()
+    if credential is None and api_key:
+        credential = api_key.decode("latin-1").strip()
+    scope[_CREDENTIAL_KEY] = credential
+    return credential
 
 
 async def verify_access_token(

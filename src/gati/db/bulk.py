@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _SQLITE_MAX_VARS = 30000
@@ -30,6 +31,20 @@ _UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
 async def _raw(conn: AsyncConnection) -> Any:
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+async def _driver_in_transaction(conn: AsyncConnection) -> Any | None:
+    """asyncpg's own connection, when a statement sent on it straight is where SQLAlchemy's
+    would go: in autocommit mode (a group commit of an autocommit kind), or inside a
+    transaction SQLAlchemy's adapter has already begun. Otherwise None: the adapter begins its
+    transactions lazily, with the first statement it sends, so a statement sent straight
+    before that would run outside the transaction. Straight to asyncpg, a small group's insert
+    costs the database call alone, not SQLAlchemy's cursor and result layers around it."""
+    raw = await conn.get_raw_connection()
+    adapter = raw.dbapi_connection
+    if getattr(adapter, "autocommit", False) or getattr(adapter, "_transaction", None) is not None:
+        return raw.driver_connection
+    return None
 
 
 async def insert_new(
@@ -240,10 +255,17 @@ async def _insert_returning(
             arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
             sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}){tail}"
             _UNNEST_SQL[(table.name, tuple(columns), tail)] = sql
-        # Through SQLAlchemy (it opens the transaction with this statement; prepared once).
-        result = await conn.exec_driver_sql(
-            sql, tuple(list(column) for column in zip(*rows, strict=True))
-        )
+        columns_data = [list(column) for column in zip(*rows, strict=True)]
+        driver = await _driver_in_transaction(conn)
+        if driver is not None:
+            try:
+                records = await driver.fetch(sql, *columns_data)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                # As SQLAlchemy would raise it (callers tell a deleted project by it).
+                raise IntegrityError(sql, None, exc) from exc
+            return [tuple(record) for record in records]
+        # Through SQLAlchemy: it opens the transaction with this statement (prepared once).
+        result = await conn.exec_driver_sql(sql, tuple(columns_data))
         return [tuple(record) for record in result]
     if dialect == "sqlite":
         driver = await _raw(conn)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from gati.errors.grouping import compute_grouping, derive_culprit, derive_title
 from gati.errors.stacktrace import Frame, guess_in_app, parse_stack
 from gati.exceptions import AppError
+from gati.ids import uuid_hex
 
 LEVELS = ("fatal", "error", "warning", "info", "debug")
 _LEVEL_ALIASES = {"critical": "fatal", "warn": "warning", "err": "error", "information": "info"}
@@ -117,7 +118,7 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 def normalize_event_id(value: object) -> str:
     """A UUID (with or without dashes) as 32 lower-case hex characters; a new one if absent."""
     if value is None or value == "":
-        return uuid.uuid4().hex
+        return uuid_hex()
     if not isinstance(value, str):
         raise InvalidEventError("event_id must be a string (32 hex characters)")
     if len(value) == 32 and _HEX32.fullmatch(value):  # what SDKs send: no parsing needed

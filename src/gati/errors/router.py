@@ -26,7 +26,7 @@ from gati.errors.schemas import (
     IssueRead,
     IssueUpdate,
 )
-from gati.ingest.decode import decompress, read_body
+from gati.ingest.decode import read_decoded_body
 from gati.json import ORJSONResponse
 from gati.projects.service import visible_project
 from gati.ratelimit.limiter import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -72,9 +72,8 @@ if _startup not in gati_app.STARTUP_HOOKS:
 async def _sentry(request: Request, project_id: str, endpoint: str) -> Response:
     state = request.app.state
     settings: Settings = state.settings
-    raw = await read_body(request, max_bytes=settings.max_body_bytes)
-    body = decompress(
-        raw, request.headers.get("content-encoding"), max_bytes=settings.max_decompressed_bytes
+    body = await read_decoded_body(
+        request, max_bytes=settings.max_body_bytes, max_decompressed=settings.max_decompressed_bytes
     )
     result = await service.ingest_sentry(
         endpoint=endpoint,

@@ -4,7 +4,6 @@ listing with filters and cursors, and live publication after commit."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -24,6 +23,7 @@ from gati.events.repository import EventRow
 from gati.events.schemas import EventIn
 from gati.events.validation import validate_event
 from gati.exceptions import AppError
+from gati.ids import uuid_str
 from gati.live.hub import InProcessBackend, LiveHub, events_topic
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ MAX_PAGE_SIZE = 1000
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    return uuid_str()
 
 
 def to_row(event: EventIn, *, project_id: int, now: datetime) -> EventRow:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from gati.auth.deps import OptionalPrincipal, Principal, credentials_from
 from gati.exceptions import AppError
 from gati.live.runtime import Realtime, get_realtime
+from gati.ratelimit.limiter import MemoryRateLimiter
 
 Kind = Literal["ingest", "read"]
 
@@ -20,16 +21,35 @@ def rate_key(request: Request, principal: Principal | None) -> str:
         return f"user:{principal.user_id}"
     credential = credentials_from(request)
     if credential:
-        return "key:" + hashlib.sha256(credential.encode()).hexdigest()[:24]
-    host = request.client.host if request.client else "unknown"
-    return f"ip:{host}"
+        key = _key_names.get(credential)
+        if key is None:
+            if len(_key_names) >= _KEY_NAMES_MAX:
+                _key_names.clear()
+            key = _key_names[credential] = (
+                "key:" + hashlib.sha256(credential.encode()).hexdigest()[:24]
+            )
+        return key
+    client = request.scope.get("client")
+    return f"ip:{client[0] if client else 'unknown'}"
+
+
+# Rate-limit names of recent credentials (a digest, so that a key is never a limiter key or a
+# Redis key name): computed once per credential, not once per request.
+_KEY_NAMES_MAX = 10_000
+_key_names: dict[str, str] = {}
 
 
 async def enforce(realtime: Realtime, kind: Kind, key: str) -> None:
     if not realtime.rate_limits_enabled:
         return
     limit = realtime.ingest_limit if kind == "ingest" else realtime.read_limit
-    decision = await realtime.limiter.hit(f"{kind}:{key}", limit)
+    limiter = realtime.limiter
+    if isinstance(limiter, MemoryRateLimiter):  # in process: no await, nothing built if allowed
+        decision = limiter.refusal(f"{kind}:{key}", limit)
+        if decision is None:
+            return
+    else:
+        decision = await limiter.hit(f"{kind}:{key}", limit)
     if not decision.allowed:
         raise AppError(
             429,

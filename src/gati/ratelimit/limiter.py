@@ -121,6 +121,21 @@ class MemoryRateLimiter:
             self._prune(now)
         return decision
 
+    def refusal(self, key: str, limit: RateLimit) -> RateDecision | None:
+        """:meth:`hit` with a cost of 1, answered without awaiting and without building a
+        decision when the request is allowed (None): the check every ingest request makes.
+        Same GCRA state and arithmetic as :func:`_decide`."""
+        now = self._clock()
+        tat = self._tat.get(key, now)
+        if tat < now:
+            tat = now
+        if (tat - now) + limit.interval > limit.interval * limit.burst + _EPSILON:
+            return _decide(tat, now, limit, 1)[0]
+        self._tat[key] = tat + limit.interval
+        if len(self._tat) > self._max_keys:
+            self._prune(now)
+        return None
+
     def _prune(self, now: float) -> None:
         """Forget keys whose bucket is full again (TAT in the past): same answer as no entry."""
         for key in [key for key, tat in self._tat.items() if tat <= now]:

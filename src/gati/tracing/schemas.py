@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel
 
+from gati.ids import uuid_str
 from gati.ingest.batch import ItemError
 
 MAX_ID_LENGTH = 128
@@ -100,7 +100,7 @@ def validate_event(raw: Any, index: int, now: datetime) -> TraceEventIn | list[I
     agent_name = _text(raw, "agent_name", index, MAX_NAME_LENGTH, errors)
     event_id = raw.get("event_id")
     if event_id is None or event_id == "":
-        event_id = str(uuid.uuid4())
+        event_id = uuid_str()
     elif not isinstance(event_id, str) or len(event_id) > MAX_ID_LENGTH:
         errors.append(
             ItemError(index, "event_id", f"must be a string of at most {MAX_ID_LENGTH} characters")
@@ -225,7 +225,7 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
                 return None
         append(
             _event(
-                event_id or str(uuid.uuid4()),
+                event_id or uuid_str(),
                 run_id,
                 agent_name,
                 event_type,

@@ -4,8 +4,6 @@ IP, visitor id, user agent, UTM, source), and the batch writer that assigns visi
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.engine import Database
 from gati.exceptions import AppError
+from gati.ids import uuid_hex, uuid_str
 from gati.projects import repository as projects_repository
 from gati.projects import service as projects_service
 from gati.web import repository
@@ -38,29 +37,6 @@ def visitor_key(visitor_id: str) -> int:
     """A signed 64-bit digest of a visitor id (fits BIGINT; distinct counts on it are cheap)."""
     digest = hashlib.blake2b(visitor_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-class _RandomIds:
-    """Random UUIDs (version 4) from ``os.urandom`` read 4 KB at a time: one system call per
-    256 ids instead of one per id (``uuid.uuid4`` was ~2 % of a /collect request). The buffer
-    is dropped in a forked child, so two processes never hand out the same bytes."""
-
-    __slots__ = ("_buffer", "_offset", "_pid")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._offset = 0
-        self._pid = 0
-
-    def __call__(self) -> uuid.UUID:
-        if self._offset >= len(self._buffer) or self._pid != os.getpid():
-            self._buffer, self._offset, self._pid = os.urandom(4096), 0, os.getpid()
-        start = self._offset
-        self._offset += 16
-        return uuid.UUID(bytes=self._buffer[start : start + 16], version=4)
-
-
-random_uuid = _RandomIds()
 
 
 def lock_key(project_id: int, kind: str, value: str) -> int:
@@ -241,7 +217,7 @@ def build_event(
     event_id = payload.raw.get("eventId")
     client_event_id = isinstance(event_id, str) and 0 < len(event_id) <= 64
     if not client_event_id:
-        event_id = str(random_uuid())
+        event_id = uuid_str()
 
     values: dict[str, Any] = {
         "project_id": site.project_id,
@@ -420,7 +396,7 @@ def _new_visit(row: EventRow, visit_id: str | None = None) -> _Visit:
     values = row.values
     return _Visit(
         project_id=values["project_id"],
-        id=visit_id or "s_" + random_uuid().hex,
+        id=visit_id or "s_" + uuid_hex(),
         visitor_id=values["visitor_id"],
         visitor_key=values["visitor_key"],
         started_at=values["timestamp"],
