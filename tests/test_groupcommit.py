@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gati.db.bulk import _driver_in_transaction
 from gati.db.engine import Database
 from gati.exceptions import AppError
 from gati.ingest.groupcommit import GroupCommitter
@@ -231,15 +232,41 @@ async def _two_statements(conn: AsyncConnection, items: list[Any]) -> list[Any]:
     return [f"ok:{item}" for item in items]
 
 
+async def _straight_then_check(conn: AsyncConnection, items: list[Any]) -> list[Any]:
+    """Like ``_two_statements``, but the insert goes straight to the driver where the group
+    allows it (as gati.db.bulk's inserts do)."""
+    driver = await _driver_in_transaction(conn)
+    if driver is None:  # a transaction not begun yet, or SQLite: through SQLAlchemy
+        await _writer(conn, items)
+    else:
+        await driver.executemany(
+            "INSERT INTO job_runs (job, window_start, window_end, status, started_at) "
+            "VALUES ($1, '2026-01-01', '2026-01-01', 'done', '2026-01-01')",
+            [(str(item),) for item in items],
+        )
+    if any(str(item).startswith("fail") for item in items):
+        raise ValueError("failed after its first statement")
+    return [f"ok:{item}" for item in items]
+
+
+async def _jobs(db: Database) -> set[str]:
+    async with db.read_session() as session:
+        return set((await session.execute(text("SELECT job FROM job_runs"))).scalars())
+
+
 async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database) -> None:
     committer = GroupCommitter(db)
-    committer.register("auto", _two_statements, autocommit=True)
+    committer.register("auto", _straight_then_check, autocommit=True)
+    committer.register("auto-sqlalchemy", _two_statements, autocommit=True)
     committer.register("tx", _two_statements)
     committer.start()
     try:
         assert await committer.submit("auto", "a1") == "ok:a1"
         with pytest.raises(ValueError, match="first statement"):
             await committer.submit("auto", "fail-auto")
+        with pytest.raises(ValueError, match="first statement"):
+            await committer.submit("auto-sqlalchemy", "fail-auto-sqlalchemy")
+        assert await committer.submit("auto-sqlalchemy", "s1") == "ok:s1"
         with pytest.raises(ValueError, match="first statement"):
             await committer.submit("tx", "fail-tx")
         # A mixed group runs in one transaction whatever its kinds.
@@ -248,10 +275,13 @@ async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database)
         assert await committer.submit("tx", "t1") == "ok:t1"
     finally:
         await committer.stop()
+    stored = {"a1", "s1", "m1", "m2", "t1"}
     if db.dialect == "postgresql":
-        # The autocommit kind's first statement committed on its own; the other kind's did not.
-        assert await _count(db) == 5
-        assert committer.autocommit_groups >= 1
+        # The autocommit kind's straight statement committed on its own; a statement sent
+        # through SQLAlchemy in an autocommit group ran in a transaction (committed only when
+        # the writer returned), as every statement of the transactional kind.
+        assert await _jobs(db) == stored | {"fail-auto"}
+        assert committer.autocommit_groups >= 2
     else:  # SQLite: every group is a transaction
-        assert await _count(db) == 4
+        assert await _jobs(db) == stored
         assert committer.autocommit_groups == 0

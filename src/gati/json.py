@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 from starlette.responses import JSONResponse
+
+
+def isoformat_z(value: datetime) -> str:
+    """``value.isoformat()`` with ``+00:00`` written ``Z`` (other offsets kept, naive as naive),
+    by orjson: half the cost of ``isoformat().replace(...)``, once per ingested point."""
+    text: str = orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return text
 
 
 class ORJSONResponse(JSONResponse):

@@ -28,6 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 _SQLITE_MAX_VARS = 30000
 
+# Key of ``AsyncConnection.info`` during a group commit of an autocommit kind: the driver
+# connection on which statements may be sent straight, each committing on its own
+# (set by gati.ingest.groupcommit; read by _driver_in_transaction).
+AUTOCOMMIT_DRIVER = "gati.autocommit_driver"
+
 
 @dataclass(frozen=True)
 class _PgPlan:
@@ -132,6 +137,9 @@ async def _driver_in_transaction(conn: AsyncConnection) -> Any | None:
     transactions lazily, with the first statement it sends, so a statement sent straight
     before that would run outside the transaction. Straight to asyncpg, a small group's insert
     costs the database call alone, not SQLAlchemy's cursor and result layers around it."""
+    driver = conn.info.get(AUTOCOMMIT_DRIVER)
+    if driver is not None:  # a group commit of an autocommit kind (gati.ingest.groupcommit)
+        return driver
     raw = await conn.get_raw_connection()
     adapter = raw.dbapi_connection
     if getattr(adapter, "autocommit", False) or getattr(adapter, "_transaction", None) is not None:

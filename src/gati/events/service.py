@@ -24,6 +24,7 @@ from gati.events.schemas import EventIn
 from gati.events.validation import validate_event
 from gati.exceptions import AppError
 from gati.ids import uuid_str
+from gati.json import isoformat_z
 from gati.live.hub import InProcessBackend, LiveHub, events_topic
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def to_row(event: EventIn, *, project_id: int, now: datetime) -> EventRow:
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+    return isoformat_z(value)
 
 
 def event_dict(row: EventRow | Event) -> dict[str, Any]:

@@ -19,11 +19,16 @@ pre-ping finds a live connection again.
 Autocommit kinds (PostgreSQL): a writer whose statements are each safe to commit on their own
 (typically ONE ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, or idempotent upserts followed by
 one insert) is registered ``autocommit=True``. A group made only of that kind then runs without
-BEGIN and COMMIT: one round trip instead of three through SQLAlchemy's asyncpg adapter (~200 µs
-of client CPU each). A statement is atomic by itself, so a failing group still stored nothing of
-the failing statement, and the retry in halves is unchanged; the futures are still resolved
-only after the statements returned, i.e. after their commit. Groups that mix kinds, and every
-group on SQLite (where a commit is not a round trip), run in one transaction as before.
+BEGIN and COMMIT: the writer's bulk statements go straight to asyncpg on the held connection,
+outside any transaction (``gati.db.bulk.AUTOCOMMIT_DRIVER`` in the connection's ``info`` says
+so), one round trip each, and without SQLAlchemy's isolation-level switching and commit
+bookkeeping around them (~200 µs of client CPU per group). A statement the writer sends through
+SQLAlchemy instead (a new series, a lookup of client ids) begins a transaction as usual, which
+is committed after the writer returns. A statement is atomic by itself, so a failing group
+still stored nothing of the failing statement, and the retry in halves is unchanged; the
+futures are still resolved only after the statements returned, i.e. after their commit. Groups
+that mix kinds, and every group on SQLite (where a commit is not a round trip), run in one
+transaction as before.
 
 After-commit hooks: a kind may register ``after_commit(items, results)``, run once per committed
 group (after COMMIT, before any of the group's requests is answered) for the side effects of the
@@ -50,6 +55,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gati.db.bulk import AUTOCOMMIT_DRIVER
 from gati.db.engine import Database
 from gati.exceptions import AppError
 
@@ -68,9 +74,10 @@ class _Lease:
 
     conn: AsyncConnection | None = None
     since: float = 0.0
+    driver: Any = None  # the driver's own connection under ``conn`` (asyncpg), once looked up
 
     async def release(self) -> None:
-        conn, self.conn = self.conn, None
+        conn, self.conn, self.driver = self.conn, None, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
@@ -258,7 +265,9 @@ class GroupCommitter:
                     return await self._write_kinds(conn, batch)
             async with self.db.connection() as conn:
                 return await self._write_kinds(conn, batch)
-        if lease.conn is not None and await _closed(lease.conn):
+        if lease.conn is not None and (
+            lease.driver.is_closed() if lease.driver is not None else await _closed(lease.conn)
+        ):
             # The server ended it while it was held (restart, pg_terminate_backend): the driver
             # knows without a round trip. A fresh one instead of failing this group.
             await lease.release()
@@ -269,12 +278,20 @@ class GroupCommitter:
         conn = lease.conn
         try:
             if autocommit:
-                # On failure the connection is released below, and the pool restores its
-                # isolation level; on success it is restored here (no round trip either way).
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                results = await self._write_kinds(conn, batch)
-                await conn.commit()  # ends SQLAlchemy's bookkeeping; nothing is sent
-                await conn.execution_options(isolation_level=conn.default_isolation_level)
+                # The writer's statements go straight to asyncpg, outside any transaction, so
+                # each commits on its own (bulk._driver_in_transaction reads the flag below).
+                # One the writer sends through SQLAlchemy instead (a rare series upsert) begins
+                # a transaction, committed here. No isolation-level switching: SQLAlchemy's
+                # execution_options and commit calls cost more client CPU than the insert.
+                if lease.driver is None:
+                    lease.driver = (await conn.get_raw_connection()).driver_connection
+                conn.info[AUTOCOMMIT_DRIVER] = lease.driver
+                try:
+                    results = await self._write_kinds(conn, batch)
+                finally:
+                    del conn.info[AUTOCOMMIT_DRIVER]
+                if conn.in_transaction():
+                    await conn.commit()
                 self.autocommit_groups += 1
                 return results
             async with conn.begin():

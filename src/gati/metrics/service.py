@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from gati.db.dialect import max_committed_id, snapshot_connection
 from gati.db.engine import Database
 from gati.exceptions import AppError
+from gati.json import isoformat_z
 from gati.live.hub import LiveHub, metric_topic
 from gati.live.runtime import Realtime
 from gati.metrics import repository
@@ -116,7 +117,7 @@ def point_payload(point: MetricPointIn, point_id: int) -> dict[str, Any]:
         "project_id": point.project_id,
         "name": point.name,
         "value": point.value,
-        "timestamp": point.ts.isoformat().replace("+00:00", "Z"),
+        "timestamp": isoformat_z(point.ts),
         "tags": point.tags,
     }
 
@@ -277,7 +278,7 @@ async def latest(
                     "project_id": row.project_id,
                     "name": row.name,
                     "value": row.value,
-                    "timestamp": row.ts.isoformat().replace("+00:00", "Z"),
+                    "timestamp": isoformat_z(row.ts),
                     "tags": row.tags,
                 }
                 await realtime.latest.update_many([(project_id, name, row.ts.timestamp(), cached)])
@@ -291,7 +292,7 @@ async def latest(
                     "project_id": row.project_id,
                     "name": row.name,
                     "value": row.value,
-                    "timestamp": row.ts.isoformat().replace("+00:00", "Z"),
+                    "timestamp": isoformat_z(row.ts),
                     "tags": row.tags,
                 }
             )
