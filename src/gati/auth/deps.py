@@ -9,6 +9,7 @@ Credentials: ``Authorization: Bearer <token or key>`` or ``X-API-Key: <key>``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -157,8 +158,12 @@ def _key_cache(app: Any) -> dict[str, tuple[float, Principal]]:
 
 
 def forget_keys(app: Any) -> None:
-    """Drop every cached key (after a revocation or a project deletion)."""
+    """Drop every cached key (after a revocation or a project deletion). A lookup in flight
+    may have read the key before the change: its answer is not cached (a new generation),
+    and requests that arrive from now on start a lookup of their own."""
     _key_cache(app).clear()
+    app.state.key_generation = getattr(app.state, "key_generation", 0) + 1
+    _key_lookups(app).clear()
 
 
 # Where a request keeps its resolved caller (the ASGI scope: cheaper than ``request.state``).
@@ -191,23 +196,76 @@ async def get_principal(
         scope[_SCOPE_KEY] = principal
         return principal
     default_project_id = getattr(request.app.state, "default_project_id", None)
-    is_key = not looks_like_jwt(credential)
-    now = time.monotonic()
-    if is_key:
-        hit = _key_cache(request.app).get(credential)
-        if hit is not None and hit[0] > now:
-            scope[_SCOPE_KEY] = hit[1]
-            return hit[1]
+    if looks_like_jwt(credential):  # access tokens: their session is checked every time
+        async with db.read_session() as session:
+            principal = await resolve_principal(
+                session, credential, settings=settings, default_project_id=default_project_id
+            )
+        scope[_SCOPE_KEY] = principal
+        return principal
+    hit = _key_cache(request.app).get(credential)
+    if hit is not None and hit[0] > time.monotonic():
+        scope[_SCOPE_KEY] = hit[1]
+        return hit[1]
+    # One lookup per key at a time: when a busy key's entry expires, every request in flight
+    # with it misses at once (64 lookups at a time every KEY_CACHE_SECONDS under the events
+    # benchmark, each a pooled session: a visible share of CPU and a latency spike); they now
+    # share the first one's lookup. Shielded: a waiter whose client left does not cancel it.
+    lookups = _key_lookups(request.app)
+    lookup = lookups.get(credential)
+    if lookup is None:
+        generation = getattr(request.app.state, "key_generation", 0)
+        lookup = asyncio.create_task(
+            _lookup_key(request.app, db, settings, credential, default_project_id, generation)
+        )
+        lookups[credential] = lookup
+        lookup.add_done_callback(lambda done: _lookup_done(lookups, credential, done))
+    principal = await asyncio.shield(lookup)
+    scope[_SCOPE_KEY] = principal
+    return principal
+
+
+def _key_lookups(app: Any) -> dict[str, asyncio.Task[Principal | None]]:
+    lookups: dict[str, asyncio.Task[Principal | None]] | None = getattr(
+        app.state, "key_lookups", None
+    )
+    if lookups is None:
+        lookups = {}
+        app.state.key_lookups = lookups
+    return lookups
+
+
+def _lookup_done(
+    lookups: dict[str, asyncio.Task[Principal | None]],
+    credential: str,
+    done: asyncio.Task[Principal | None],
+) -> None:
+    if lookups.get(credential) is done:
+        del lookups[credential]
+    if not done.cancelled():
+        done.exception()  # retrieved: its waiters raise it (a 401 for an unknown key)
+
+
+async def _lookup_key(
+    app: Any,
+    db: Database,
+    settings: Settings,
+    credential: str,
+    default_project_id: int | None,
+    generation: int,
+) -> Principal | None:
+    """Resolve an API key in the database and cache the answer for KEY_CACHE_SECONDS, unless
+    the keys were forgotten since the lookup was asked for (``generation``)."""
+    started = time.monotonic()
     async with db.read_session() as session:
         principal = await resolve_principal(
             session, credential, settings=settings, default_project_id=default_project_id
         )
-    if is_key and principal is not None:
-        cache = _key_cache(request.app)
+    if principal is not None and getattr(app.state, "key_generation", 0) == generation:
+        cache = _key_cache(app)
         if len(cache) >= _KEY_CACHE_MAX:
             cache.clear()
-        cache[credential] = (now + KEY_CACHE_SECONDS, principal)
-    scope[_SCOPE_KEY] = principal
+        cache[credential] = (started + KEY_CACHE_SECONDS, principal)
     return principal
 
 
