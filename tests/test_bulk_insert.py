@@ -51,7 +51,7 @@ COLUMNS = ("batch", "project_id", "name", "note", "ts", "value", "flag", "payloa
 AWARE = datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=45)))
 ROWS: list[tuple[Any, ...]] = [
     (7, "plain", "text", datetime(2026, 1, 1, tzinfo=UTC), 1.5, True, {"a": [1, 2.5, None]}),
-    (8, 'quote " and \\', "tab\t new\nline é 😀 \u2028", AWARE, -0.0, False, '{"b": "c"}'),
+    (8, 'quote " and \\', "tab\t new\nline é 😀 \u2028", AWARE, 0.1, False, '{"b": "c"}'),
     (9, None, None, None, None, None, None),
     (10, "naive", "", datetime(2026, 7, 4, 12, 30), 5e-324, True, {"nested": {"x": "y\u00e9"}}),
     (11, "tiny", "x" * 3000, datetime(1970, 1, 1, tzinfo=UTC), 1e300, None, '[1, "two", {}]'),
@@ -116,7 +116,7 @@ async def test_json_document_and_unnest_forms_store_the_same_rows(
     assert by_json[1][3] == AWARE and by_json[1][6] == {"b": "c"}
     assert by_json[2] == (9, None, None, None, None, None, None)
     assert by_json[3][3] == datetime(2026, 7, 4, 12, 30, tzinfo=UTC)
-    assert by_json[3][4] == 5e-324 and math.copysign(1.0, by_json[1][4]) == -1.0
+    assert by_json[3][4] == 5e-324 and by_json[1][4] == 0.1 and by_json[4][4] == 1e300
     assert by_json[4][6] == [1, "two", {}]
     assert by_json[0][6] == {"a": [1, 2.5, None]}
 
@@ -127,6 +127,7 @@ async def test_json_document_and_unnest_forms_store_the_same_rows(
         ("nan", (1, "n", None, None, math.nan, None, None)),
         ("infinity", (1, "i", None, None, -math.inf, None, None)),
         ("json null text", (1, "j", None, None, None, None, "null")),
+        ("negative zero", (1, "z", None, None, -0.0, None, None)),
     ],
 )
 async def test_values_json_cannot_carry_fall_back_to_unnest(
@@ -144,6 +145,8 @@ async def test_values_json_cannot_carry_fall_back_to_unnest(
         assert math.isnan(value)
     elif label == "infinity":
         assert value == -math.inf
+    elif label == "negative zero":
+        assert value == 0 and math.copysign(1.0, value) == -1.0
     else:  # the JSON value null, not SQL NULL, as the unnest form's cast of the text stores it
         async with pg.connection() as conn:
             is_sql_null = await conn.scalar(
