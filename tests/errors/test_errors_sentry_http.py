@@ -3,6 +3,7 @@ bodies, bombs, skipped item types, rate limits. Every refusal stores nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import uuid
 import zlib
@@ -345,3 +346,43 @@ async def test_nul_characters_are_stored_without_them(make_app: Any, make_projec
         assert r.status_code == 200, r.text
         stored = (await client.get(f"/api/v1/error-events/{event['event_id']}")).json()
     assert stored["message"] == "nulhere" and stored["tags"] == {"k": "v"}
+
+
+async def test_concurrent_envelopes_share_one_key_lookup(
+    make_app: Any, make_project: Any, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a DSN key is not cached (first use, or its entry expired), the envelopes in flight
+    with it share one database lookup instead of one each."""
+    from gati.errors import service
+
+    project = await make_project()
+    looked_up: list[str] = []
+    real = service.projects_repo.get_by_public_key
+
+    async def counting(session: Any, key: str) -> Any:
+        looked_up.append(key)
+        return await real(session, key)
+
+    monkeypatch.setattr(service.projects_repo, "get_by_public_key", counting)
+    async with make_app() as client:
+
+        async def burst() -> list[int]:
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        f"/api/{project['id']}/envelope/",
+                        content=envelope(sentry_event(event_id=uuid.uuid4().hex)),
+                        headers=auth(project["public_key"]),
+                    )
+                    for _ in range(12)
+                )
+            )
+            return [answer.status_code for answer in answers]
+
+        assert await burst() == [200] * 12
+        assert looked_up == [project["public_key"]]
+        runtime = client.app.state.errors  # type: ignore[attr-defined]
+        runtime.forget_projects()  # as after a settings change: the next burst looks up again
+        assert await burst() == [200] * 12
+        assert looked_up == [project["public_key"]] * 2
+    assert await count_events(db, project["id"]) == 24

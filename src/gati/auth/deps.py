@@ -9,9 +9,9 @@ Credentials: ``Authorization: Bearer <token or key>`` or ``X-API-Key: <key>``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
@@ -26,6 +26,7 @@ from gati.auth.security import (
     hash_api_key,
     looks_like_jwt,
 )
+from gati.cache.singleflight import SingleFlight
 from gati.db.engine import Database
 from gati.deps import DatabaseDep, SettingsDep
 from gati.exceptions import AppError
@@ -163,7 +164,7 @@ def forget_keys(app: Any) -> None:
     and requests that arrive from now on start a lookup of their own."""
     _key_cache(app).clear()
     app.state.key_generation = getattr(app.state, "key_generation", 0) + 1
-    _key_lookups(app).clear()
+    _key_lookups(app).forget()
 
 
 # Where a request keeps its resolved caller (the ASGI scope: cheaper than ``request.state``).
@@ -211,39 +212,21 @@ async def get_principal(
     # with it misses at once (64 lookups at a time every KEY_CACHE_SECONDS under the events
     # benchmark, each a pooled session: a visible share of CPU and a latency spike); they now
     # share the first one's lookup. Shielded: a waiter whose client left does not cancel it.
-    lookups = _key_lookups(request.app)
-    lookup = lookups.get(credential)
-    if lookup is None:
-        generation = getattr(request.app.state, "key_generation", 0)
-        lookup = asyncio.create_task(
-            _lookup_key(request.app, db, settings, credential, default_project_id, generation)
-        )
-        lookups[credential] = lookup
-        lookup.add_done_callback(lambda done: _lookup_done(lookups, credential, done))
-    principal = await asyncio.shield(lookup)
+    generation = getattr(request.app.state, "key_generation", 0)
+    principal = await _key_lookups(request.app).run(
+        credential,
+        partial(_lookup_key, request.app, db, settings, credential, default_project_id, generation),
+    )
     scope[_SCOPE_KEY] = principal
     return principal
 
 
-def _key_lookups(app: Any) -> dict[str, asyncio.Task[Principal | None]]:
-    lookups: dict[str, asyncio.Task[Principal | None]] | None = getattr(
-        app.state, "key_lookups", None
-    )
+def _key_lookups(app: Any) -> SingleFlight[str, Principal | None]:
+    lookups: SingleFlight[str, Principal | None] | None = getattr(app.state, "key_lookups", None)
     if lookups is None:
-        lookups = {}
+        lookups = SingleFlight()
         app.state.key_lookups = lookups
     return lookups
-
-
-def _lookup_done(
-    lookups: dict[str, asyncio.Task[Principal | None]],
-    credential: str,
-    done: asyncio.Task[Principal | None],
-) -> None:
-    if lookups.get(credential) is done:
-        del lookups[credential]
-    if not done.cancelled():
-        done.exception()  # retrieved: its waiters raise it (a 401 for an unknown key)
 
 
 async def _lookup_key(

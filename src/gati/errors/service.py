@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from starlette.requests import Request
 
 from gati.auth.deps import Principal
 from gati.auth.security import PUBLIC_KEY_PREFIX, hash_api_key
+from gati.cache.singleflight import SingleFlight
 from gati.db.engine import Database
 from gati.db.types import utcnow
 from gati.errors import repository
@@ -74,6 +76,10 @@ class ErrorsRuntime:
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     _keys: dict[str, tuple[float, ProjectRef | None]] = field(default_factory=dict)
     _limits: dict[str, RateLimit | None] = field(default_factory=dict)
+    # Concurrent misses of one key share one database lookup (gati.cache.singleflight); a
+    # lookup that started before forget_projects() does not cache its answer (generation).
+    lookups: SingleFlight[str, ProjectRef | None] = field(default_factory=SingleFlight)
+    generation: int = 0
 
     def cached_project(self, key: str) -> tuple[bool, ProjectRef | None]:
         hit = self._keys.get(key)
@@ -89,6 +95,8 @@ class ErrorsRuntime:
 
     def forget_projects(self) -> None:
         self._keys.clear()
+        self.generation += 1
+        self.lookups.forget()
 
     def rate_limit(self, spec: str | None) -> RateLimit | None:
         if spec is None:
@@ -482,6 +490,14 @@ async def project_for_sentry_key(
     known, cached = runtime.cached_project(key)
     if known:
         return cached
+    return await runtime.lookups.run(
+        key, partial(_lookup_project, db, runtime, key, runtime.generation)
+    )
+
+
+async def _lookup_project(
+    db: Database, runtime: ErrorsRuntime, key: str, generation: int
+) -> ProjectRef | None:
     async with db.read_session() as session:
         project: Project | None
         if key.startswith(PUBLIC_KEY_PREFIX):
@@ -494,7 +510,8 @@ async def project_for_sentry_key(
                 else None
             )
     ref = _ref(project) if project is not None else None
-    runtime.remember_project(key, ref)
+    if runtime.generation == generation:
+        runtime.remember_project(key, ref)
     return ref
 
 
