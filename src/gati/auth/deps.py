@@ -198,10 +198,7 @@ async def get_principal(
         return principal
     default_project_id = getattr(request.app.state, "default_project_id", None)
     if looks_like_jwt(credential):  # access tokens: their session is checked every time
-        async with db.read_session() as session:
-            principal = await resolve_principal(
-                session, credential, settings=settings, default_project_id=default_project_id
-            )
+        principal = await _resolve(db, settings, credential, default_project_id)
         scope[_SCOPE_KEY] = principal
         return principal
     hit = _key_cache(request.app).get(credential)
@@ -219,6 +216,15 @@ async def get_principal(
     )
     scope[_SCOPE_KEY] = principal
     return principal
+
+
+async def _resolve(
+    db: Database, settings: Settings, credential: str, default_project_id: int | None
+) -> Principal | None:
+    async with db.read_session() as session:
+        return await resolve_principal(
+            session, credential, settings=settings, default_project_id=default_project_id
+        )
 
 
 def _key_lookups(app: Any) -> SingleFlight[str, Principal | None]:
@@ -240,10 +246,7 @@ async def _lookup_key(
     """Resolve an API key in the database and cache the answer for KEY_CACHE_SECONDS, unless
     the keys were forgotten since the lookup was asked for (``generation``)."""
     started = time.monotonic()
-    async with db.read_session() as session:
-        principal = await resolve_principal(
-            session, credential, settings=settings, default_project_id=default_project_id
-        )
+    principal = await _resolve(db, settings, credential, default_project_id)
     if principal is not None and getattr(app.state, "key_generation", 0) == generation:
         cache = _key_cache(app)
         if len(cache) >= _KEY_CACHE_MAX:
