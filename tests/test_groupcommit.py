@@ -285,3 +285,55 @@ async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database)
     else:  # SQLite: every group is a transaction
         assert await _jobs(db) == stored
         assert committer.autocommit_groups == 0
+
+
+async def test_a_kind_with_writers_of_its_own_has_its_own_lane(db: Database) -> None:
+    """``register(..., writers=1)``: the kind's items are written by its own writer, in groups
+    of that kind only; on PostgreSQL they go on while the shared lane's writer is stuck (SQLite
+    has one writer connection, which the stuck writer holds)."""
+    committer = GroupCommitter(db, concurrency=2)
+    gate = asyncio.Event()
+    stuck = asyncio.Event()
+    groups: list[tuple[str, list[Any]]] = []
+
+    async def shared(conn: AsyncConnection, items: list[Any]) -> list[Any]:
+        groups.append(("shared", list(items)))
+        if "a0" in items:
+            stuck.set()
+            await gate.wait()
+        return await _writer(conn, items)
+
+    async def own(conn: AsyncConnection, items: list[Any]) -> list[Any]:
+        groups.append(("own", list(items)))
+        return await _writer(conn, items)
+
+    committer.register("a", shared)
+    committer.register("b", shared)
+    committer.register("lane", own, writers=1)
+    committer.start()
+    try:
+        assert sorted(t.get_name() for t in committer._tasks) == [
+            "group-commit-lane-0",
+            "group-commit-shared-0",
+            "group-commit-shared-1",
+        ]
+        with pytest.raises(RuntimeError):
+            committer.register("late", own, writers=1)
+        if db.dialect == "sqlite":
+            gate.set()
+        blocked = [asyncio.create_task(committer.submit("a", "a0"))]
+        await stuck.wait()
+        blocked.append(asyncio.create_task(committer.submit("b", "b0")))
+        lane = await asyncio.gather(*(committer.submit("lane", f"l{i}") for i in range(20)))
+        assert lane == [f"ok:l{i}" for i in range(20)]
+        if db.dialect == "postgresql":
+            assert not blocked[0].done()  # the lane went on while the shared writer waited
+        assert all(kind == "own" for kind, items in groups if any(i[0] == "l" for i in items))
+        assert sum(len(items) for kind, items in groups if kind == "own") == 20
+        gate.set()
+        assert await asyncio.gather(*blocked) == ["ok:a0", "ok:b0"]
+        assert committer.backlog == 0
+        assert await _count(db) == 22
+    finally:
+        gate.set()
+        await committer.stop()

@@ -303,6 +303,12 @@ class _IssueWrites:
         self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
         head = statement.lstrip().upper()
+        if head.startswith("WITH ") and "INSERT INTO ISSUES " in head:
+            # PostgreSQL's batch statement: the issues' rows are its last parameter, one JSON
+            # row per fingerprint (gati.errors.repository.store_batch_pg)
+            self.statements += 1
+            self.rows += len(orjson.loads(params[-1]))
+            return
         if head.startswith(("INSERT INTO ISSUES ", "UPDATE ISSUES ")):
             self.statements += 1
             if head.startswith("INSERT"):

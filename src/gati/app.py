@@ -114,7 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db,
         max_batch=settings.group_commit_max_batch,
         queue_limit=settings.ingest_queue_limit,
-        concurrency=1 if db.dialect == "sqlite" else 2,
+        concurrency=settings.group_commit_writers or (1 if db.dialect == "sqlite" else 2),
     )
     app.state.committer = committer
     app.state.health_checks = {}

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Group commit: how many single-event writes may wait for the writer before 503.
     ingest_queue_limit: int = 20_000
     group_commit_max_batch: int = 2_000
+    # Writer tasks of the group committer (each with its own connection); default: 1 on SQLite
+    # (one writer at a time anyway), 2 on PostgreSQL.
+    group_commit_writers: int | None = Field(default=None, ge=1, le=16)
     # Jobs: run the periodic jobs inside the server process (off when `gati worker` runs them).
     run_jobs_in_process: bool = True
     # Trusted reverse proxies whose X-Forwarded-For / X-Real-IP / Forwarded are believed.

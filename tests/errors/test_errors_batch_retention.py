@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select
+import orjson
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
 
+from gati.db import bulk
 from gati.db.engine import Database
 from gati.errors import service
 from gati.errors.models import Issue, IssueValue
@@ -31,11 +37,25 @@ def _event(fingerprint: str, ts: datetime, event_id: str | None = None, **kw: An
 
 
 class _IssueStatements:
-    """Counts statements that write the issues table and the rows they carry."""
+    """Counts statements that write the issues table and the rows they carry: those sent
+    through SQLAlchemy (a ``before_cursor_execute`` listener) and those sent straight to asyncpg
+    (a pass-through spy on ``gati.db.bulk.pg_fetch``)."""
 
     def __init__(self) -> None:
         self.statements = 0
         self.rows = 0
+
+    def spy(self, fetch: Any) -> Any:
+        async def counted(conn: Any, sql: str, params: Any) -> Any:
+            head = sql.lstrip().upper()
+            if head.startswith("WITH ") and "INSERT INTO ISSUES " in head:
+                # PostgreSQL's batch statement: the issues' rows are its last parameter, one
+                # JSON row per fingerprint (gati.errors.repository.store_batch_pg)
+                self.statements += 1
+                self.rows += len(orjson.loads(params[-1]))
+            return await fetch(conn, sql, params)
+
+        return counted
 
     def __call__(
         self,
@@ -60,7 +80,9 @@ class _IssueStatements:
                 self.rows += 1
 
 
-async def test_ten_thousand_events_hundred_fingerprints(db: Database, make_project: Any) -> None:
+async def test_ten_thousand_events_hundred_fingerprints(
+    db: Database, make_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = await make_project()
     items = [
         service.ErrorWrite(
@@ -69,6 +91,7 @@ async def test_ten_thousand_events_hundred_fingerprints(db: Database, make_proje
         for i in range(10_000)
     ]
     counter = _IssueStatements()
+    monkeypatch.setattr(bulk, "pg_fetch", counter.spy(bulk.pg_fetch))
     event.listen(db.write_engine.sync_engine, "before_cursor_execute", counter)
     try:
         async with db.connection() as conn:
@@ -123,6 +146,75 @@ async def test_duplicates_inside_and_across_batches_count_once(
             await session.scalars(select(Issue).where(Issue.project_id == project["id"]))
         ).one()
     assert issue.event_count == 2 and issue.last_seen == NOW + timedelta(seconds=1)
+
+
+async def test_group_commits_store_events_issues_and_values_together(
+    db: Database, make_project: Any
+) -> None:
+    """Through the group committer as the app registers it (autocommit groups on PostgreSQL: one
+    statement per group, no BEGIN/COMMIT): an event of a project that no longer exists fails
+    alone; every other event is stored once and counted once; environments and releases are
+    recorded; a resolved issue that gets a new event is reopened as regressed."""
+    from gati.ingest.groupcommit import GroupCommitter
+
+    project = await make_project()
+    gone = await make_project()
+    async with db.session() as session:
+        await session.execute(text("DELETE FROM projects WHERE id = :id"), {"id": gone["id"]})
+    committer = GroupCommitter(db, max_batch=50)
+    committer.register(service.WRITER_KIND, service.write_error_batch, autocommit=True)
+    committer.start()
+    try:
+        retried = _event("fp-a", NOW - timedelta(seconds=5), environment="staging")
+        writes = [
+            service.ErrorWrite(
+                project_id=project["id"],
+                event=_event(f"fp-{'ab'[i % 2]}", NOW - timedelta(seconds=i), release=f"r{i % 3}"),
+            )
+            for i in range(40)
+        ]
+        writes += [service.ErrorWrite(project_id=project["id"], event=retried)] * 2
+        writes.append(service.ErrorWrite(project_id=gone["id"], event=_event("fp-a", NOW)))
+        outcomes = await asyncio.gather(
+            *(committer.submit(service.WRITER_KIND, w) for w in writes), return_exceptions=True
+        )
+        assert isinstance(outcomes[-1], (IntegrityError, sqlite3.IntegrityError))  # its own
+        results = [o for o in outcomes[:-1] if isinstance(o, service.ErrorWriteResult)]
+        assert len(results) == 42
+        assert sum(r.stored for r in results) == 41  # the retried event once
+        if db.dialect == "postgresql":
+            assert committer.autocommit_groups >= 1
+        async with db.read_session() as session:
+            issues = {
+                i.title.removeprefix("message "): i
+                for i in await session.scalars(
+                    select(Issue).where(Issue.project_id == project["id"])
+                )
+            }
+            assert {fp: i.event_count for fp, i in issues.items()} == {"fp-a": 21, "fp-b": 20}
+            values = {
+                (v.issue_id, v.kind, v.value) for v in await session.scalars(select(IssueValue))
+            }
+        a, b = issues["fp-a"].id, issues["fp-b"].id
+        assert {(a, "environment", "staging"), (b, "release", "r1")} <= values
+        assert {(a, "release", f"r{n}") for n in range(3)} <= values
+        assert {r.issue_id for r in results if r.stored} == {a, b}
+
+        async with db.session() as session:
+            await session.execute(
+                text("UPDATE issues SET status = 'resolved' WHERE id = :id"), {"id": a}
+            )
+        again = await committer.submit(
+            service.WRITER_KIND,
+            service.ErrorWrite(project_id=project["id"], event=_event("fp-a", NOW)),
+        )
+        assert again.stored and again.issue_id == a
+        async with db.read_session() as session:
+            issue = await session.get(Issue, a)
+            assert issue is not None
+            assert (issue.status, issue.is_regressed, issue.event_count) == ("unresolved", True, 22)
+    finally:
+        await committer.stop()
 
 
 async def test_same_fingerprint_in_two_projects_is_two_issues(

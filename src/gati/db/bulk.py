@@ -159,6 +159,7 @@ async def insert_new(
     *,
     key: Sequence[str],
     json_columns: Sequence[str] = (),
+    returning: Sequence[str] | None = None,
 ) -> set[tuple[Any, ...]]:
     """Insert ``rows`` (tuples in ``columns`` order) skipping existing keys; return inserted keys.
 
@@ -285,6 +286,40 @@ async def _insert_new_sqlite(
     return seen
 
 
+def pg_insert_select(
+    dialect: Dialect,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    tail: str,
+) -> tuple[str, list[Any]]:
+    """``INSERT INTO table (columns) SELECT ...{tail}`` for PostgreSQL and its parameters: the
+    rows as one JSON document (``$1``) when every value has an exact JSON form, else one array
+    per column (``$1..$n``). Also the body of a data-modifying CTE (``WITH ins AS (...)``):
+    further parameters of such a statement are numbered from ``len(params) + 1``."""
+    plan = _pg_plan(dialect, table, columns, tail)
+    document = _json_document(plan, rows)
+    if document is not None and plan.json_sql is not None:
+        return plan.json_sql, [document]
+    return plan.unnest_sql, [list(column) for column in zip(*rows, strict=True)]
+
+
+async def pg_fetch(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one PostgreSQL statement straight on asyncpg where SQLAlchemy's would go (see
+    :func:`_driver_in_transaction`), else through SQLAlchemy, which then opens the transaction
+    with it (prepared once either way); the rows as tuples."""
+    driver = await _driver_in_transaction(conn)
+    if driver is not None:
+        try:
+            records = await driver.fetch(sql, *params)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            # As SQLAlchemy would raise it (callers tell a deleted project by it).
+            raise IntegrityError(sql, None, exc) from exc
+        return [tuple(record) for record in records]
+    result = await conn.exec_driver_sql(sql, tuple(params))
+    return [tuple(record) for record in result]
+
+
 async def insert_new_returning(
     conn: AsyncConnection,
     table: Table,
@@ -293,6 +328,7 @@ async def insert_new_returning(
     *,
     key: Sequence[str],
     json_columns: Sequence[str] = (),
+    returning: Sequence[str] | None = None,
 ) -> set[tuple[Any, ...]]:
     """Like :func:`insert_new`, for SMALL batches (group commits of single events): ONE
     statement straight to the driver, ``INSERT ... ON CONFLICT DO NOTHING RETURNING key``.
@@ -301,7 +337,8 @@ async def insert_new_returning(
     for a thread hop), so the number of round trips, not the statement, sets a group commit's
     latency. PostgreSQL: ``INSERT ... SELECT FROM unnest($1::type[], ...)`` (one cached prepared
     statement whatever the row count); SQLite: a multi-row ``VALUES`` (one thread hop per
-    ~30,000 values). Values in driver form, as for :func:`insert_new`."""
+    ~30,000 values). Values in driver form, as for :func:`insert_new`. ``returning``: the
+    columns returned of each inserted row (default ``key``)."""
     if not rows:
         return set()
     json_index = {columns.index(c) for c in json_columns}
@@ -313,7 +350,9 @@ async def insert_new_returning(
             )
             for row in rows
         ]
-    records = await _insert_returning(conn, table, columns, rows, returning=key, conflict=key)
+    records = await _insert_returning(
+        conn, table, columns, rows, returning=returning or key, conflict=key
+    )
     return set(records)
 
 
@@ -353,24 +392,8 @@ async def _insert_returning(
     tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
     tail += f" RETURNING {', '.join(returning)}"
     if dialect == "postgresql":
-        plan = _pg_plan(conn.dialect, table, columns, tail)
-        document = _json_document(plan, rows)
-        params: list[Any]
-        if document is not None and plan.json_sql is not None:
-            sql, params = plan.json_sql, [document]
-        else:
-            sql, params = plan.unnest_sql, [list(column) for column in zip(*rows, strict=True)]
-        driver = await _driver_in_transaction(conn)
-        if driver is not None:
-            try:
-                records = await driver.fetch(sql, *params)
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                # As SQLAlchemy would raise it (callers tell a deleted project by it).
-                raise IntegrityError(sql, None, exc) from exc
-            return [tuple(record) for record in records]
-        # Through SQLAlchemy: it opens the transaction with this statement (prepared once).
-        result = await conn.exec_driver_sql(sql, tuple(params))
-        return [tuple(record) for record in result]
+        sql, params = pg_insert_select(conn.dialect, table, columns, rows, tail)
+        return await pg_fetch(conn, sql, params)
     if dialect == "sqlite":
         driver = await _raw(conn)
         width = len(columns)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
+import orjson
 from sqlalchemy import (
     Select,
     Table,
@@ -19,16 +20,19 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal_column,
     null,
     or_,
     select,
+    text,
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gati.db import bulk
 from gati.db import dialect as d
-from gati.db.bulk import insert_new_returning
 from gati.db.types import sqlite_timestamp, utcnow
 from gati.errors.models import ErrorEvent, Issue, IssueValue
 from gati.projects.models import Project
@@ -97,15 +101,16 @@ def _issue_values_statement(dialect: str) -> Any:
     )
 
 
-@functools.cache
-def _issue_upsert_statement(dialect: str) -> Any:
-    """Built once per dialect (building it costs more than running it)."""
+def _issue_conflict_set(dialect: str) -> dict[str, Any]:
+    """What an existing issue becomes when a batch brings it events (``excluded``: the batch's
+    row). One definition for the per-batch upsert (SQLite) and the batch statement
+    (PostgreSQL)."""
     c = _issues.c
     x = d.excluded
     has_new = x("event_count") > 0
     newer = and_(has_new, x("last_seen") >= c.last_seen)
     reopen = and_(has_new, c.status == "resolved")
-    set_ = {
+    return {
         "event_count": c.event_count + x("event_count"),
         "times_seen": c.times_seen + x("times_seen"),
         "first_seen": case(
@@ -125,12 +130,137 @@ def _issue_upsert_statement(dialect: str) -> Any:
         "status": case((reopen, "unresolved"), else_=c.status),
         "updated_at": x("updated_at"),
     }
+
+
+@functools.cache
+def _issue_upsert_statement(dialect: str) -> Any:
+    """Built once per dialect (building it costs more than running it)."""
+    c = _issues.c
     return d.upsert(
         dialect,  # type: ignore[arg-type]
         _issues,
         index_elements=("project_id", "fingerprint"),
-        set_=set_,
+        set_=_issue_conflict_set(dialect),
     ).returning(c.id, c.project_id, c.fingerprint)
+
+
+_ISSUE_INSERT_COLUMNS = (
+    "project_id",
+    "fingerprint",
+    "title",
+    "culprit",
+    "type",
+    "level",
+    "platform",
+    "status",
+    "is_regressed",
+    "first_seen",
+    "last_seen",
+    "event_count",
+    "times_seen",
+    "grouping",
+    "created_at",
+    "updated_at",
+)
+_PG_EVENTS_TAIL = (
+    " ON CONFLICT (project_id, event_id) DO NOTHING"
+    " RETURNING id, project_id, event_id, fingerprint, timestamp, title, culprit, level,"
+    " environment, release"
+)
+
+
+@functools.cache
+def _pg_batch_sql(insert_events_sql: str, issues_param: int) -> str:
+    """The PostgreSQL batch statement (see :func:`store_batch_pg`) around the events insert;
+    ``$issues_param`` is the issues' JSON document. The issue upsert's ON CONFLICT clause is
+    SQLAlchemy's, from the same definition as the SQLite upsert."""
+    c = _issues.c
+    source: Any = select(
+        *(
+            literal_column(expr)
+            for expr in (
+                "a.project_id",
+                "a.fingerprint",
+                "a.title",
+                "a.culprit",
+                "f.v->>2",
+                "a.level",
+                "f.v->>3",
+                "'unresolved'",
+                "false",
+                "a.first_seen",
+                "a.last_seen",
+                "a.n",
+                "a.n",
+                "f.v->4",
+                "now()",
+                "now()",
+            )
+        )
+    ).select_from(
+        text(
+            f"agg AS a JOIN jsonb_array_elements(${issues_param}::jsonb) AS f(v) "
+            "ON (f.v->>0)::bigint = a.project_id AND f.v->>1 = a.fingerprint "
+            "ORDER BY a.project_id, a.fingerprint"  # one lock order for concurrent writers
+        )
+    )
+    upsert = (
+        postgresql.insert(_issues)
+        .from_select(list(_ISSUE_INSERT_COLUMNS), source)
+        .on_conflict_do_update(
+            index_elements=["project_id", "fingerprint"], set_=_issue_conflict_set("postgresql")
+        )
+        .returning(c.id, c.project_id, c.fingerprint)
+    )
+    upsert_sql = str(
+        upsert.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    )
+    return (
+        f"WITH ins AS ({insert_events_sql}), "
+        "agg AS (SELECT project_id, fingerprint, count(*) AS n, min(timestamp) AS first_seen, "
+        "max(timestamp) AS last_seen, "
+        "(array_agg(title ORDER BY timestamp DESC))[1] AS title, "
+        "(array_agg(culprit ORDER BY timestamp DESC))[1] AS culprit, "
+        "(array_agg(level ORDER BY timestamp DESC))[1] AS level "
+        "FROM ins GROUP BY project_id, fingerprint), "
+        f"up AS ({upsert_sql}), "
+        "vals AS (INSERT INTO issue_values (issue_id, kind, value, first_seen) "
+        "SELECT u.id, v.kind, v.value, min(i.timestamp) FROM ins AS i "
+        "JOIN up AS u ON u.project_id = i.project_id AND u.fingerprint = i.fingerprint "
+        "CROSS JOIN LATERAL (VALUES ('environment', i.environment), ('release', i.release)) "
+        "AS v(kind, value) WHERE v.value IS NOT NULL AND v.value <> '' "
+        "GROUP BY u.id, v.kind, v.value ORDER BY u.id, v.kind, v.value "
+        "ON CONFLICT (issue_id, kind, value) DO NOTHING) "
+        "SELECT i.project_id, i.event_id, i.id, u.id FROM ins AS i "
+        "JOIN up AS u ON u.project_id = i.project_id AND u.fingerprint = i.fingerprint"
+    )
+
+
+async def store_batch_pg(
+    conn: AsyncConnection,
+    rows: Sequence[tuple[Any, ...]],
+    issues: Sequence[tuple[int, str, str | None, str, list[str]]],
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """PostgreSQL: a batch of error events, their issues and the issues' environments and
+    releases in ONE statement, hence atomic on its own (the group committer runs it without
+    BEGIN/COMMIT: one round trip). Events whose ``(project_id, event_id)`` is stored already
+    are dropped; only the new ones count towards their issues, which are upserted once per
+    fingerprint as :func:`upsert_issues` does. ``rows``: ``EVENT_COLUMNS`` order, no duplicate
+    keys; ``issues``: (project_id, fingerprint, type, platform, grouping components) of every
+    fingerprint in ``rows`` (what a new issue starts with). Returns ``{(project_id, event_id):
+    (event row id, issue id)}`` of the events inserted."""
+    if not rows:
+        return {}
+    insert_sql, params = bulk.pg_insert_select(
+        conn.dialect, _events, EVENT_COLUMNS, rows, _PG_EVENTS_TAIL
+    )
+    sql = _pg_batch_sql(insert_sql, len(params) + 1)
+    document = orjson.dumps(issues).decode()
+    records = await bulk.pg_fetch(conn, sql, [*params, document])
+    return {
+        (project_id, event_id): (row_id, issue_id)
+        for project_id, event_id, row_id, issue_id in records
+    }
 
 
 async def upsert_issues(
@@ -176,22 +306,24 @@ async def upsert_issues(
 
 async def insert_events(
     conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
-) -> set[tuple[Any, ...]]:
+) -> dict[tuple[int, str], int]:
     """Store rows (``EVENT_COLUMNS`` order, aware UTC datetimes, payload as JSON text) not stored
-    yet, in ONE statement; return the inserted ``(project_id, event_id)`` keys."""
+    yet, in ONE statement; return ``{(project_id, event_id): row id}`` of the rows inserted."""
     if conn.dialect.name == "sqlite":
         ts, received = _TS_INDEXES
         rows = [
             (*row[:ts], _sqlite_ts(row[ts]), _sqlite_ts(row[received]), *row[received + 1 :])
             for row in rows
         ]
-    return await insert_new_returning(
+    records = await bulk.insert_new_returning(
         conn,
         _events,
         EVENT_COLUMNS,
         rows,
         key=("project_id", "event_id"),
+        returning=("project_id", "event_id", "id"),
     )
+    return {(project_id, event_id): row_id for project_id, event_id, row_id in records}
 
 
 def _sqlite_ts(value: datetime) -> str:

@@ -50,7 +50,12 @@ async def _startup(app: FastAPI) -> None:
     app.state.errors = service.ErrorsRuntime(limiter=limiter)
 
     service.install_seen_values(app.state.db)
-    app.state.committer.register(service.WRITER_KIND, service.write_error_batch)
+    # Autocommit-safe on PostgreSQL: one statement stores a group's events and issues (a retry
+    # of a seed-002 event also looks its row id up, a read). One writer of its own: the statement
+    # is heavy, so fewer and larger groups store more events per second (docs/benchmarks.md).
+    app.state.committer.register(
+        service.WRITER_KIND, service.write_error_batch, autocommit=True, writers=1
+    )
 
 
 async def _shutdown(app: FastAPI) -> None:

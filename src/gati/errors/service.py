@@ -253,20 +253,71 @@ def install_seen_values(db: Database) -> None:
 async def write_error_batch(
     conn: AsyncConnection, items: list[ErrorWrite]
 ) -> list[ErrorWriteResult]:
-    """Store a batch of error events in the caller's transaction: the events first (duplicates
-    of stored event_ids are dropped by the database), then ONE issue upsert statement with one
-    row per fingerprint carrying exactly the newly stored events - never one per event, and a
-    retried event never counts twice."""
+    """Store a batch of error events in the caller's transaction: the events (duplicates of
+    stored event_ids are dropped by the database) and ONE issue upsert with one row per
+    fingerprint carrying exactly the newly stored events - never one per event, and a retried
+    event never counts twice. On PostgreSQL all of it is one statement (atomic by itself: the
+    group committer runs it without BEGIN/COMMIT); on SQLite three (``_store_batch``)."""
     # 1. one representative per (project, event_id); duplicates inside the batch share its result
     first_of: dict[tuple[int, str], int] = {}
     for index, item in enumerate(items):
         first_of.setdefault((item.project_id, item.event.event_id), index)
     unique = [items[i] for i in sorted(set(first_of.values()))]
-    inserted = await repository.insert_events(
-        conn, [_event_row(i.project_id, i.event) for i in unique]
-    )
+    rows = [_event_row(i.project_id, i.event) for i in unique]
+    if conn.dialect.name == "postgresql":
+        first_of_issue: dict[tuple[int, str], tuple[int, str, str | None, str, list[str]]] = {}
+        for item in unique:
+            e = item.event
+            first_of_issue.setdefault(
+                (item.project_id, e.fingerprint),
+                (
+                    item.project_id,
+                    e.fingerprint,
+                    e.exception_type,
+                    e.platform,
+                    e.grouping_components,
+                ),
+            )
+        stored = await repository.store_batch_pg(conn, rows, list(first_of_issue.values()))
+    else:
+        stored = await _store_batch(conn, unique, rows)
+    # integer row ids, for the callers that answer with them (seed-002)
+    row_ids = {key: row_id for key, (row_id, _) in stored.items()}
+    wanted: dict[int, list[str]] = {}
+    for item in items:
+        if item.want_row_id and (item.project_id, item.event.event_id) not in row_ids:
+            wanted.setdefault(item.project_id, []).append(item.event.event_id)  # a retry
+    for project_id, event_ids in wanted.items():
+        found = await repository.row_ids_by_event_id(
+            conn, project_id=project_id, event_ids=event_ids
+        )
+        row_ids.update({(project_id, k): v for k, v in found.items()})
 
-    # 2. what the new events add to their issues: one row per (project, fingerprint)
+    results: list[ErrorWriteResult] = []
+    for index, item in enumerate(items):
+        key = (item.project_id, item.event.event_id)
+        new = stored.get(key) if first_of[key] == index else None
+        results.append(
+            ErrorWriteResult(
+                event_id=item.event.event_id,
+                stored=new is not None,
+                issue_id=new[1] if new is not None else None,
+                row_id=row_ids.get(key),
+            )
+        )
+    return results
+
+
+async def _store_batch(
+    conn: AsyncConnection, unique: list[ErrorWrite], rows: list[tuple[Any, ...]]
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """SQLite (where a statement is no round trip): the events in one statement, then ONE issue
+    upsert with one row per fingerprint carrying exactly the newly stored events, then the
+    issues' new environments and releases. ``{(project_id, event_id): (row id, issue id)}`` of
+    the events inserted, as :func:`repository.store_batch_pg` returns."""
+    inserted = await repository.insert_events(conn, rows)
+
+    # what the new events add to their issues: one row per (project, fingerprint)
     upserts: dict[tuple[int, str], repository.IssueUpsert] = {}
     for item in unique:
         e = item.event
@@ -296,13 +347,17 @@ async def write_error_batch(
             u.title, u.culprit, u.level = e.title, e.culprit, e.level
     issue_ids = await repository.upsert_issues(conn, list(upserts.values()))
 
-    # 3. environments and releases the issues were seen in
+    # environments and releases the issues were seen in
     values: dict[tuple[int, str, str], datetime] = {}
+    stored: dict[tuple[int, str], tuple[int, int]] = {}
     for item in unique:
         e = item.event
-        issue_id = issue_ids.get((item.project_id, e.fingerprint))
-        if issue_id is None or (item.project_id, e.event_id) not in inserted:
+        key = (item.project_id, e.event_id)
+        row_id = inserted.get(key)
+        if row_id is None:
             continue
+        issue_id = issue_ids[(item.project_id, e.fingerprint)]
+        stored[key] = (row_id, issue_id)
         for kind, value in (("environment", e.environment), ("release", e.release)):
             if value:
                 k = (issue_id, kind, value)
@@ -313,34 +368,7 @@ async def write_error_batch(
         await repository.insert_issue_values(conn, [(*k, values[k]) for k in sorted(fresh)])
         if seen is not None:
             seen.pending(conn, fresh)
-
-    # 5. integer row ids, for the callers that answer with them (seed-002)
-    row_ids: dict[tuple[int, str], int] = {}
-    wanted: dict[int, list[str]] = {}
-    for item in items:
-        if item.want_row_id:
-            wanted.setdefault(item.project_id, []).append(item.event.event_id)
-    for project_id, event_ids in wanted.items():
-        found = await repository.row_ids_by_event_id(
-            conn, project_id=project_id, event_ids=event_ids
-        )
-        row_ids.update({(project_id, k): v for k, v in found.items()})
-
-    results: list[ErrorWriteResult] = []
-    for index, item in enumerate(items):
-        key = (item.project_id, item.event.event_id)
-        stored = key in inserted and first_of[key] == index
-        results.append(
-            ErrorWriteResult(
-                event_id=item.event.event_id,
-                stored=stored,
-                issue_id=issue_ids.get((item.project_id, item.event.fingerprint))
-                if stored
-                else None,
-                row_id=row_ids.get(key),
-            )
-        )
-    return results
+    return stored
 
 
 # ---------------------------------------------------------------------------------------------

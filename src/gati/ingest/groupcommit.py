@@ -41,6 +41,11 @@ Batching: a writer takes the first queued item, then yields to the event loop wh
 keeps growing (at most ``gather_yields`` times; requests already received get parsed and
 queued meanwhile) before it writes: under load that makes groups several times larger for a
 few microseconds of waiting, and an idle server still commits a lone item at once (no timer).
+
+Lanes: kinds share one queue and ``concurrency`` writer tasks, unless a kind is registered with
+``writers=N``: it then has a queue and N writer tasks of its own. Two writers suit cheap
+statements (a round trip overlaps the other group's); a heavy statement wants one writer whose
+groups grow while it waits, instead of a second writer taking the one or two items just queued.
 """
 
 from __future__ import annotations
@@ -127,7 +132,11 @@ class GroupCommitter:
         self._hooks: dict[str, AfterCommitHook] = {}
         self._autocommit_kinds: set[str] = set()
         self.autocommit_groups = 0
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        # Lanes: a queue and its writer tasks. "" is the shared lane (``concurrency`` writers);
+        # a kind registered with ``writers=`` has a lane of its own (see ``register``).
+        self._queues: dict[str, asyncio.Queue[_Pending]] = {"": asyncio.Queue()}
+        self._lane_writers: dict[str, int] = {"": concurrency}
+        self._lane_of: dict[str, asyncio.Queue[_Pending]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.groups_committed = 0
         self.items_committed = 0
@@ -139,10 +148,23 @@ class GroupCommitter:
         *,
         after_commit: AfterCommitHook | None = None,
         autocommit: bool = False,
+        writers: int | None = None,
     ) -> None:
         """``autocommit``: every statement the writer runs may commit on its own (see the
-        module docstring); only then may its groups skip BEGIN/COMMIT on PostgreSQL."""
+        module docstring); only then may its groups skip BEGIN/COMMIT on PostgreSQL.
+
+        ``writers``: the kind gets a lane of its own, a queue and that many writer tasks, so its
+        groups never mix with other kinds and its group sizes follow its own statement's cost.
+        For a kind whose group statement is heavy (error events: kilobytes of payload and an
+        issue upsert per fingerprint), one writer makes fewer, larger groups; a second writer
+        of the shared lane kept taking groups of one or two items, each paying for a whole
+        statement (docs/benchmarks.md). Register before ``start``."""
+        if self._tasks:
+            raise RuntimeError("register writers before GroupCommitter.start()")
         self._writers[kind] = writer
+        if writers is not None:
+            self._queues[kind] = self._lane_of[kind] = asyncio.Queue()
+            self._lane_writers[kind] = writers
         if after_commit is not None:
             self._hooks[kind] = after_commit
         if autocommit:
@@ -151,14 +173,16 @@ class GroupCommitter:
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._run(), name=f"group-commit-{i}")
-                for i in range(self.concurrency)
+                asyncio.create_task(self._run(queue), name=f"group-commit-{lane or 'shared'}-{i}")
+                for lane, queue in self._queues.items()
+                for i in range(self._lane_writers[lane])
             ]
 
     async def stop(self) -> None:
         # Let queued work finish, then stop the writer tasks.
         if self._tasks:
-            await self._queue.join()
+            for queue in self._queues.values():
+                await queue.join()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -166,14 +190,15 @@ class GroupCommitter:
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return sum(queue.qsize() for queue in self._queues.values())
 
     async def submit(self, kind: str, item: Any) -> Any:
         if kind not in self._writers:
             raise KeyError(f"no batch writer registered for {kind!r}")
         if not self._tasks:
             raise RuntimeError("GroupCommitter.start() was not called")
-        if self._queue.qsize() >= self.queue_limit:
+        queue = self._lane_of.get(kind) or self._queues[""]
+        if queue.qsize() >= self.queue_limit:  # per lane
             raise AppError(
                 503,
                 "overloaded",
@@ -181,13 +206,12 @@ class GroupCommitter:
                 headers={"Retry-After": "1"},
             )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(kind, item, future))
+        queue.put_nowait(_Pending(kind, item, future))
         # Not shielded: if the request is cancelled (client gone), the future is cancelled but
         # the item stays queued and is still written; resolving skips done futures.
         return await future
 
-    async def _run(self) -> None:
-        queue = self._queue
+    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
         lease = _Lease() if self.hold_connection else None
         try:
             while True:
