@@ -288,8 +288,8 @@ async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database)
 
 
 async def test_a_kind_with_writers_of_its_own_has_its_own_lane(db: Database) -> None:
-    """``register(..., writers=1)``: the kind's items are written by its own writer, in groups
-    of that kind only; on PostgreSQL they go on while the shared lane's writer is stuck (SQLite
+    """``register(..., writers=1, max_batch=4)``: the kind's items are written by its own writer,
+    in groups of that kind only, of at most 4 items; on PostgreSQL they go on while the shared lane's writer is stuck (SQLite
     has one writer connection, which the stuck writer holds)."""
     committer = GroupCommitter(db, concurrency=2)
     gate = asyncio.Event()
@@ -309,7 +309,9 @@ async def test_a_kind_with_writers_of_its_own_has_its_own_lane(db: Database) -> 
 
     committer.register("a", shared)
     committer.register("b", shared)
-    committer.register("lane", own, writers=1)
+    with pytest.raises(ValueError):
+        committer.register("lane", own, max_batch=4)  # a lane's cap needs a lane
+    committer.register("lane", own, writers=1, max_batch=4)
     committer.start()
     try:
         assert sorted(t.get_name() for t in committer._tasks) == [
@@ -329,7 +331,8 @@ async def test_a_kind_with_writers_of_its_own_has_its_own_lane(db: Database) -> 
         if db.dialect == "postgresql":
             assert not blocked[0].done()  # the lane went on while the shared writer waited
         assert all(kind == "own" for kind, items in groups if any(i[0] == "l" for i in items))
-        assert sum(len(items) for kind, items in groups if kind == "own") == 20
+        own_sizes = [len(items) for kind, items in groups if kind == "own"]
+        assert sum(own_sizes) == 20 and max(own_sizes) == 4  # 20 queued at once, cut in fours
         gate.set()
         assert await asyncio.gather(*blocked) == ["ok:a0", "ok:b0"]
         assert committer.backlog == 0

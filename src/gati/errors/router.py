@@ -6,6 +6,8 @@ calls :func:`gati.errors.service.ingest_error_report`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -51,10 +53,11 @@ async def _startup(app: FastAPI) -> None:
 
     service.install_seen_values(app.state.db)
     # Autocommit-safe on PostgreSQL: one statement stores a group's events and issues (a retry
-    # of a seed-002 event also looks its row id up, a read). One writer of its own: the statement
-    # is heavy, so fewer and larger groups store more events per second (docs/benchmarks.md).
+    # of a seed-002 event also looks its row id up, a read). A lane of its own, one writer,
+    # groups of at most 32: the statement is heavy, so a second writer's groups of one or two
+    # cost more than they overlap, and smaller groups pipeline (docs/benchmarks.md).
     app.state.committer.register(
-        service.WRITER_KIND, service.write_error_batch, autocommit=True, writers=1
+        service.WRITER_KIND, service.write_error_batch, autocommit=True, writers=1, max_batch=32
     )
 
 
@@ -85,13 +88,17 @@ async def _sentry(request: Request, project_id: str, endpoint: str) -> Response:
         url_project_id=project_id,
         body=body,
         headers=request.headers,
-        query=request.query_params,
+        # SDKs authenticate by header: parse a query string only when there is one
+        query=request.query_params if request.scope["query_string"] else _NO_QUERY,
         db=state.db,
         settings=settings,
         committer=state.committer,
         runtime=state.errors,
     )
-    return Response(service.json_bytes(result), media_type="application/json")
+    return ORJSONResponse(result)
+
+
+_NO_QUERY: Mapping[str, str] = MappingProxyType({})
 
 
 _SENTRY_DOC = (

@@ -43,9 +43,12 @@ queued meanwhile) before it writes: under load that makes groups several times l
 few microseconds of waiting, and an idle server still commits a lone item at once (no timer).
 
 Lanes: kinds share one queue and ``concurrency`` writer tasks, unless a kind is registered with
-``writers=N``: it then has a queue and N writer tasks of its own. Two writers suit cheap
-statements (a round trip overlaps the other group's); a heavy statement wants one writer whose
-groups grow while it waits, instead of a second writer taking the one or two items just queued.
+``writers=N``: it then has a queue and N writer tasks of its own (and may cap its groups with
+its own ``max_batch``). Two writers suit cheap statements (a round trip overlaps the other
+group's); a heavy statement wants one writer, instead of a second writer taking the one or two
+items just queued, and moderate groups: under load, while one group is in the database the
+answers of the previous one go out and the next requests are parsed (a pipeline), where one
+group of everything in flight left the event loop idle until the database was done.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ class GroupCommitter:
         # a kind registered with ``writers=`` has a lane of its own (see ``register``).
         self._queues: dict[str, asyncio.Queue[_Pending]] = {"": asyncio.Queue()}
         self._lane_writers: dict[str, int] = {"": concurrency}
+        self._lane_max_batch: dict[str, int] = {"": max_batch}
         self._lane_of: dict[str, asyncio.Queue[_Pending]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.groups_committed = 0
@@ -149,6 +153,7 @@ class GroupCommitter:
         after_commit: AfterCommitHook | None = None,
         autocommit: bool = False,
         writers: int | None = None,
+        max_batch: int | None = None,
     ) -> None:
         """``autocommit``: every statement the writer runs may commit on its own (see the
         module docstring); only then may its groups skip BEGIN/COMMIT on PostgreSQL.
@@ -158,13 +163,20 @@ class GroupCommitter:
         For a kind whose group statement is heavy (error events: kilobytes of payload and an
         issue upsert per fingerprint), one writer makes fewer, larger groups; a second writer
         of the shared lane kept taking groups of one or two items, each paying for a whole
-        statement (docs/benchmarks.md). Register before ``start``."""
+        statement (docs/benchmarks.md). ``max_batch`` (with ``writers``): the lane's largest
+        group. A smaller one pipelines under load: while a group is in the database, the
+        answers of the one before go out and their clients' next requests are parsed, where one
+        big group kept the event loop waiting for the database with nothing to do. Register
+        before ``start``."""
         if self._tasks:
             raise RuntimeError("register writers before GroupCommitter.start()")
         self._writers[kind] = writer
         if writers is not None:
             self._queues[kind] = self._lane_of[kind] = asyncio.Queue()
             self._lane_writers[kind] = writers
+            self._lane_max_batch[kind] = max_batch or self.max_batch
+        elif max_batch is not None:
+            raise ValueError("max_batch is a lane's: give writers too")
         if after_commit is not None:
             self._hooks[kind] = after_commit
         if autocommit:
@@ -173,7 +185,10 @@ class GroupCommitter:
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._run(queue), name=f"group-commit-{lane or 'shared'}-{i}")
+                asyncio.create_task(
+                    self._run(queue, self._lane_max_batch[lane]),
+                    name=f"group-commit-{lane or 'shared'}-{i}",
+                )
                 for lane, queue in self._queues.items()
                 for i in range(self._lane_writers[lane])
             ]
@@ -211,7 +226,7 @@ class GroupCommitter:
         # the item stays queued and is still written; resolving skips done futures.
         return await future
 
-    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
+    async def _run(self, queue: asyncio.Queue[_Pending], max_batch: int) -> None:
         lease = _Lease() if self.hold_connection else None
         try:
             while True:
@@ -228,13 +243,13 @@ class GroupCommitter:
                     first = await queue.get()
                 batch = [first]
                 for _ in range(self.gather_yields):
-                    if len(batch) + queue.qsize() >= self.max_batch:
+                    if len(batch) + queue.qsize() >= max_batch:
                         break
                     seen = queue.qsize()
                     await asyncio.sleep(0)  # let requests that are ready queue their items
                     if queue.qsize() == seen:
                         break
-                while len(batch) < self.max_batch and not queue.empty():
+                while len(batch) < max_batch and not queue.empty():
                     batch.append(queue.get_nowait())
                 try:
                     await self._write(batch, lease)
