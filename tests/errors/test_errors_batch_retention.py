@@ -37,9 +37,10 @@ def _event(fingerprint: str, ts: datetime, event_id: str | None = None, **kw: An
 
 
 class _IssueStatements:
-    """Counts statements that write the issues table and the rows they carry: those sent
-    through SQLAlchemy (a ``before_cursor_execute`` listener) and those sent straight to asyncpg
-    (a pass-through spy on ``gati.db.bulk.pg_fetch``)."""
+    """Counts statements that write the issues table and the rows they carry. SQLite: every
+    statement the database runs (sqlite3's trace callback, with the values filled in).
+    PostgreSQL: those sent through SQLAlchemy (a ``before_cursor_execute`` listener) and those
+    sent straight to asyncpg (a pass-through spy on ``gati.db.bulk.pg_fetch``)."""
 
     def __init__(self) -> None:
         self.statements = 0
@@ -56,6 +57,9 @@ class _IssueStatements:
             return await fetch(conn, sql, params)
 
         return counted
+
+    def trace(self, statement: str) -> None:
+        self(None, None, statement, None, None, False)
 
     def __call__(
         self,
@@ -91,13 +95,21 @@ async def test_ten_thousand_events_hundred_fingerprints(
         for i in range(10_000)
     ]
     counter = _IssueStatements()
-    monkeypatch.setattr(bulk, "pg_fetch", counter.spy(bulk.pg_fetch))
-    event.listen(db.write_engine.sync_engine, "before_cursor_execute", counter)
+    sqlite = db.dialect == "sqlite"
+    if not sqlite:
+        monkeypatch.setattr(bulk, "pg_fetch", counter.spy(bulk.pg_fetch))
+        event.listen(db.write_engine.sync_engine, "before_cursor_execute", counter)
     try:
         async with db.connection() as conn:
+            driver = await bulk.raw_driver(conn)
+            if sqlite:
+                await driver.set_trace_callback(counter.trace)
             results = await service.write_error_batch(conn, items)
+            if sqlite:
+                await driver.set_trace_callback(None)
     finally:
-        event.remove(db.write_engine.sync_engine, "before_cursor_execute", counter)
+        if not sqlite:
+            event.remove(db.write_engine.sync_engine, "before_cursor_execute", counter)
     assert len(results) == 10_000 and all(r.stored for r in results)
     # ONE upsert statement carrying one row per fingerprint (100), not per event
     assert counter.statements == 1, counter.statements

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_SQLITE_MAX_VARS = 30000
+SQLITE_MAX_VARIABLES = 30000  # below SQLite's 32,766 parameters per statement
 
 # Key of ``AsyncConnection.info`` during a group commit of an autocommit kind: the driver
 # connection on which statements may be sent straight, each committing on its own
@@ -129,7 +129,8 @@ def _json_document(plan: _PgPlan, rows: Sequence[tuple[Any, ...]]) -> str | None
         return None
 
 
-async def _raw(conn: AsyncConnection) -> Any:
+async def raw_driver(conn: AsyncConnection) -> Any:
+    """The driver's own connection under ``conn`` (aiosqlite, asyncpg), in its transaction."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 
@@ -197,7 +198,7 @@ async def _insert_new_pg(
         ]
     else:
         records = rows
-    driver = await _raw(conn)
+    driver = await raw_driver(conn)
     # Fast path: COPY straight into the table inside a savepoint. New events (the common case)
     # cost exactly a COPY. Any duplicate (a retried batch, a repeated id) makes the COPY fail
     # with a unique violation; the savepoint is rolled back and the staging path below runs.
@@ -238,7 +239,7 @@ async def _insert_new_sqlite(
     wanted = {tuple(row[i] for i in key_index) for row in rows}
     existing: set[tuple[Any, ...]] = set()
     wanted_list = list(wanted)
-    per_chunk = max(1, _SQLITE_MAX_VARS // len(key))
+    per_chunk = max(1, SQLITE_MAX_VARIABLES // len(key))
     if len(key) == 1:
         for start in range(0, len(wanted_list), per_chunk):
             chunk = wanted_list[start : start + per_chunk]
@@ -395,9 +396,9 @@ async def _insert_returning(
         sql, params = pg_insert_select(conn.dialect, table, columns, rows, tail)
         return await pg_fetch(conn, sql, params)
     if dialect == "sqlite":
-        driver = await _raw(conn)
+        driver = await raw_driver(conn)
         width = len(columns)
-        per_statement = max(1, _SQLITE_MAX_VARS // width)
+        per_statement = max(1, SQLITE_MAX_VARIABLES // width)
         row_marks = "(" + ", ".join("?" * width) + ")"
         out: list[tuple[Any, ...]] = []
         for start in range(0, len(rows), per_statement):

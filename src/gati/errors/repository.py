@@ -28,7 +28,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db import bulk
@@ -132,18 +132,6 @@ def _issue_conflict_set(dialect: str) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def _issue_upsert_statement(dialect: str) -> Any:
-    """Built once per dialect (building it costs more than running it)."""
-    c = _issues.c
-    return d.upsert(
-        dialect,  # type: ignore[arg-type]
-        _issues,
-        index_elements=("project_id", "fingerprint"),
-        set_=_issue_conflict_set(dialect),
-    ).returning(c.id, c.project_id, c.fingerprint)
-
-
 _ISSUE_INSERT_COLUMNS = (
     "project_id",
     "fingerprint",
@@ -245,7 +233,7 @@ async def store_batch_pg(
     releases in ONE statement, hence atomic on its own (the group committer runs it without
     BEGIN/COMMIT: one round trip). Events whose ``(project_id, event_id)`` is stored already
     are dropped; only the new ones count towards their issues, which are upserted once per
-    fingerprint as :func:`upsert_issues` does. ``rows``: ``EVENT_COLUMNS`` order, no duplicate
+    fingerprint as :func:`upsert_issues_sqlite` does. ``rows``: ``EVENT_COLUMNS`` order, no duplicate
     keys; ``issues``: (project_id, fingerprint, type, platform, grouping components) of every
     fingerprint in ``rows`` (what a new issue starts with). Returns ``{(project_id, event_id):
     (event row id, issue id)}`` of the events inserted."""
@@ -263,44 +251,69 @@ async def store_batch_pg(
     }
 
 
-async def upsert_issues(
+@functools.cache
+def _sqlite_upsert_sql() -> tuple[str, str, str]:
+    """The SQLite issue upsert as text around its VALUES rows: (head, one row's marks, tail)."""
+    c = _issues.c
+    row = "(" + ", ".join("?" * len(_ISSUE_INSERT_COLUMNS)) + ")"
+    stmt = (
+        sqlite.insert(_issues)
+        .values({name: literal_column("?") for name in _ISSUE_INSERT_COLUMNS})
+        .on_conflict_do_update(
+            index_elements=["project_id", "fingerprint"], set_=_issue_conflict_set("sqlite")
+        )
+        .returning(c.id, c.project_id, c.fingerprint)
+    )
+    sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    head, tail = sql.split(row, 1)
+    return head, row, tail
+
+
+async def upsert_issues_sqlite(
     conn: AsyncConnection, upserts: Sequence[IssueUpsert]
 ) -> dict[tuple[int, str], int]:
-    """ONE statement for the whole batch, one row per (project, fingerprint): new issues are
-    inserted; existing ones get the batch's counts, first/last seen, the newest title/culprit/
-    level, and are reopened (marked regressed) when resolved. Returns every issue's id.
+    """SQLite: ONE statement per ~2,000 issues, one row per (project, fingerprint): new issues
+    are inserted; existing ones get the batch's counts, first/last seen, the newest title/
+    culprit/level, and are reopened (marked regressed) when resolved (the same ON CONFLICT
+    clause as PostgreSQL's batch statement). Returns every issue's id. Sent straight to the
+    driver, in the caller's transaction, values in the form SQLAlchemy's types store: its
+    executemany with RETURNING cost ~1.7 ms of the event loop per 32-issue group.
 
     Rows are sent sorted by key so that concurrent writers lock issues in the same order."""
     if not upserts:
         return {}
-    now = utcnow()
-    values = [
-        {
-            "project_id": u.project_id,
-            "fingerprint": u.fingerprint,
-            "title": u.title,
-            "culprit": u.culprit,
-            "type": u.type,
-            "level": u.level,
-            "platform": u.platform,
-            "status": "unresolved",
-            "is_regressed": False,
-            "first_seen": u.first_seen,
-            "last_seen": u.last_seen,
-            "event_count": u.events,
-            "times_seen": u.events,
-            "grouping": u.grouping,
-            "created_at": now,
-            "updated_at": now,
-        }
+    now = sqlite_timestamp(utcnow())
+    rows = [
+        (
+            u.project_id,
+            u.fingerprint,
+            u.title,
+            u.culprit,
+            u.type,
+            u.level,
+            u.platform,
+            "unresolved",
+            0,
+            sqlite_timestamp(u.first_seen),
+            sqlite_timestamp(u.last_seen),
+            u.events,
+            u.events,
+            orjson.dumps(u.grouping).decode(),
+            now,
+            now,
+        )
         for u in sorted(upserts, key=lambda u: (u.project_id, u.fingerprint))
     ]
-    # executemany + RETURNING: SQLAlchemy sends it as multi-row VALUES statements
-    # ("insertmanyvalues") whose compiled form is cached, on both dialects.
+    head, marks, tail = _sqlite_upsert_sql()
+    driver = await bulk.raw_driver(conn)
+    per_statement = bulk.SQLITE_MAX_VARIABLES // len(_ISSUE_INSERT_COLUMNS)
     ids: dict[tuple[int, str], int] = {}
-    stmt = _issue_upsert_statement(conn.dialect.name)
-    for issue_id, project_id, fingerprint in await conn.execute(stmt, values):
-        ids[(project_id, fingerprint)] = issue_id
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = head + ", ".join([marks] * len(chunk)) + tail
+        params = [value for row in chunk for value in row]
+        for issue_id, project_id, fingerprint in await driver.execute_fetchall(sql, params):
+            ids[(project_id, fingerprint)] = issue_id
     return ids
 
 

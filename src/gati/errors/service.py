@@ -345,7 +345,7 @@ async def _store_batch(
         if e.timestamp >= u.last_seen:
             u.last_seen = e.timestamp
             u.title, u.culprit, u.level = e.title, e.culprit, e.level
-    issue_ids = await repository.upsert_issues(conn, list(upserts.values()))
+    issue_ids = await repository.upsert_issues_sqlite(conn, list(upserts.values()))
 
     # environments and releases the issues were seen in
     values: dict[tuple[int, str, str], datetime] = {}
