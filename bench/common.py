@@ -6,6 +6,7 @@ import asyncio
 import os
 import platform
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -245,3 +246,12 @@ def match_first(app: Any, path: str) -> None:
     routes = app.router.routes
     position = next(i for i, r in enumerate(routes) if getattr(r, "path", "") == path)
     routes.insert(0, routes.pop(position))
+
+
+def wrk_latency_ms(out: str, percentile: str) -> float:
+    """A latency percentile (``"50%"``, ``"99%"``) of wrk's ``--latency`` report, in ms. Only
+    the distribution's own lines count: the Thread Stats line ends in a percentage too."""
+    m = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[m.group(2)]

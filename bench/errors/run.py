@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from bench.common import (
@@ -42,7 +41,9 @@ from bench.common import (
     fresh_sqlite_database,
     machine,
     start_app_factory,
+    wrk_latency_ms,
 )
+from bench.errors.counting import IssueStatements
 from gati.db.engine import Database
 from gati.errors import service
 from gati.errors.models import ErrorEvent
@@ -163,14 +164,6 @@ class WrkResult:
     acked: list[str]
 
 
-def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s|m)", text)
-    if not m:
-        return float("nan")
-    value, unit = float(m.group(1)), m.group(2)
-    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
-
-
 def run_wrk(
     url: str, path: str, auth: str, bodies: Path, *, seconds: int, connections: int
 ) -> WrkResult:
@@ -202,8 +195,8 @@ def run_wrk(
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = wrk_latency_ms(out, "50%")
+    p99 = wrk_latency_ms(out, "99%")
     acked = []
     for line in Path(acked_path).read_text().splitlines():
         if line.strip():
@@ -294,34 +287,6 @@ def throughput(
     }
 
 
-class _IssueWrites:
-    def __init__(self) -> None:
-        self.statements = 0
-        self.rows = 0
-
-    def __call__(
-        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
-        head = statement.lstrip().upper()
-        if head.startswith("WITH ") and "INSERT INTO ISSUES " in head:
-            # PostgreSQL's batch statement: the issues' rows are its last parameter, one JSON
-            # row per fingerprint (gati.errors.repository.store_batch_pg)
-            self.statements += 1
-            self.rows += len(orjson.loads(params[-1]))
-            return
-        if head.startswith(("INSERT INTO ISSUES ", "UPDATE ISSUES ")):
-            self.statements += 1
-            if head.startswith("INSERT"):
-                # multi-row VALUES (insertmanyvalues): count its row groups
-                self.rows += (
-                    head.split(" VALUES ", 1)[1].split(" ON CONFLICT", 1)[0].count("),") + 1
-                )
-            elif many:
-                self.rows += len(params)
-            else:
-                self.rows += 1
-
-
 async def grouping(url: str) -> dict[str, Any]:
     db = Database(url, Settings(database_url=url))
     try:
@@ -339,13 +304,11 @@ async def grouping(url: str) -> dict[str, Any]:
         normalize_s = time.perf_counter() - t0
         fingerprints = {e.fingerprint for e in events}
         items = [service.ErrorWrite(project_id=project_id, event=e) for e in events]
-        counter = _IssueWrites()
-        sa_event.listen(db.write_engine.sync_engine, "before_cursor_execute", counter)
+        counter = IssueStatements()
         t0 = time.perf_counter()
-        async with db.connection() as conn:
+        async with db.connection() as conn, counter.watching(db, conn):
             results = await service.write_error_batch(conn, items)
         write_s = time.perf_counter() - t0
-        sa_event.remove(db.write_engine.sync_engine, "before_cursor_execute", counter)
         async with db.read_session() as session:
             from sqlalchemy import func
 

@@ -40,6 +40,7 @@ from bench.common import (
     fresh_sqlite_database,
     machine,
     start_app_factory,
+    wrk_latency_ms,
 )
 from gati.db.engine import Database
 from gati.events.models import Event
@@ -58,14 +59,6 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     acked: list[str]
-
-
-def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    if not m:
-        return float("nan")
-    value, unit = float(m.group(1)), m.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
 def run_wrk(url: str, path: str, auth: str, *, seconds: int, connections: int) -> WrkResult:
@@ -99,8 +92,8 @@ def run_wrk(url: str, path: str, auth: str, *, seconds: int, connections: int) -
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = wrk_latency_ms(out, "50%")
+    p99 = wrk_latency_ms(out, "99%")
     acked = [json.loads(line)["id"] for line in Path(acked_path).read_text().splitlines() if line]
     os.unlink(acked_path)
     return WrkResult(requests, int(non_2xx.group(1)) if non_2xx else 0, rps, p50, p99, acked)

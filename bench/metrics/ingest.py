@@ -64,7 +64,7 @@ def run_wrk(
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non201 = int(re.search(r"non201 (\d+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p99 = re.search(r"^\s*99%\s+(\S+)\s*$", out, re.M)
     cpu = (sum(process.cpu_times()[:2]) - cpu0) / max(total, 1) * 1e6 if process else 0.0
     return rps, total, non201, p99.group(1) if p99 else "?", cpu
 

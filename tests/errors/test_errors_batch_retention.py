@@ -8,12 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-import pytest
-from sqlalchemy import event, select, text
+from bench.errors.counting import IssueStatements
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from gati.db import bulk
 from gati.db.engine import Database
 from gati.errors import service
 from gati.errors.models import Issue, IssueValue
@@ -36,57 +34,7 @@ def _event(fingerprint: str, ts: datetime, event_id: str | None = None, **kw: An
     return normalize_sentry_event(raw, received_at=NOW)
 
 
-class _IssueStatements:
-    """Counts statements that write the issues table and the rows they carry. SQLite: every
-    statement the database runs (sqlite3's trace callback, with the values filled in).
-    PostgreSQL: those sent through SQLAlchemy (a ``before_cursor_execute`` listener) and those
-    sent straight to asyncpg (a pass-through spy on ``gati.db.bulk.pg_fetch``)."""
-
-    def __init__(self) -> None:
-        self.statements = 0
-        self.rows = 0
-
-    def spy(self, fetch: Any) -> Any:
-        async def counted(conn: Any, sql: str, params: Any) -> Any:
-            head = sql.lstrip().upper()
-            if head.startswith("WITH ") and "INSERT INTO ISSUES " in head:
-                # PostgreSQL's batch statement: the issues' rows are its last parameter, one
-                # JSON row per fingerprint (gati.errors.repository.store_batch_pg)
-                self.statements += 1
-                self.rows += len(orjson.loads(params[-1]))
-            return await fetch(conn, sql, params)
-
-        return counted
-
-    def trace(self, statement: str) -> None:
-        self(None, None, statement, None, None, False)
-
-    def __call__(
-        self,
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        executemany: bool,
-    ) -> None:
-        head = statement.lstrip().upper()
-        if head.startswith(("INSERT INTO ISSUES ", "UPDATE ISSUES ")):
-            self.statements += 1
-            if head.startswith("INSERT"):
-                # multi-row VALUES (insertmanyvalues): count its row groups
-                self.rows += (
-                    head.split(" VALUES ", 1)[1].split(" ON CONFLICT", 1)[0].count("),") + 1
-                )
-            elif executemany:
-                self.rows += len(parameters)
-            else:
-                self.rows += 1
-
-
-async def test_ten_thousand_events_hundred_fingerprints(
-    db: Database, make_project: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_ten_thousand_events_hundred_fingerprints(db: Database, make_project: Any) -> None:
     project = await make_project()
     items = [
         service.ErrorWrite(
@@ -94,22 +42,9 @@ async def test_ten_thousand_events_hundred_fingerprints(
         )
         for i in range(10_000)
     ]
-    counter = _IssueStatements()
-    sqlite = db.dialect == "sqlite"
-    if not sqlite:
-        monkeypatch.setattr(bulk, "pg_fetch", counter.spy(bulk.pg_fetch))
-        event.listen(db.write_engine.sync_engine, "before_cursor_execute", counter)
-    try:
-        async with db.connection() as conn:
-            driver = await bulk.raw_driver(conn)
-            if sqlite:
-                await driver.set_trace_callback(counter.trace)
-            results = await service.write_error_batch(conn, items)
-            if sqlite:
-                await driver.set_trace_callback(None)
-    finally:
-        if not sqlite:
-            event.remove(db.write_engine.sync_engine, "before_cursor_execute", counter)
+    counter = IssueStatements()
+    async with db.connection() as conn, counter.watching(db, conn):
+        results = await service.write_error_batch(conn, items)
     assert len(results) == 10_000 and all(r.stored for r in results)
     # ONE upsert statement carrying one row per fingerprint (100), not per event
     assert counter.statements == 1, counter.statements
