@@ -164,6 +164,30 @@ async def test_group_commits_store_events_issues_and_values_together(
         await committer.stop()
 
 
+async def test_rows_without_a_json_form_take_the_other_insert_form(
+    db: Database, make_project: Any
+) -> None:
+    """A payload whose JSON text is ``null`` has no place in PostgreSQL's JSON-document form of
+    the group statement (it would read as SQL NULL): the statement is built on the one-array-
+    per-column form instead (its issue document then has another parameter number), and the
+    events and their issue are stored all the same."""
+    project = await make_project()
+    odd = _event("odd-payload", NOW)
+    odd.payload_json = "null"
+    items = [
+        service.ErrorWrite(project_id=project["id"], event=odd),
+        service.ErrorWrite(project_id=project["id"], event=_event("odd-payload", NOW)),
+    ]
+    async with db.connection() as conn:
+        results = await service.write_error_batch(conn, items)
+    assert [r.stored for r in results] == [True, True]
+    assert results[0].issue_id == results[1].issue_id is not None
+    async with db.read_session() as session:
+        issue = await session.get(Issue, results[0].issue_id)
+        assert issue is not None and issue.event_count == 2
+    assert await count_events(db, project["id"]) == 2
+
+
 async def test_same_fingerprint_in_two_projects_is_two_issues(
     db: Database, make_project: Any
 ) -> None:
