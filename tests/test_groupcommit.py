@@ -340,3 +340,14 @@ async def test_a_kind_with_writers_of_its_own_has_its_own_lane(db: Database) -> 
     finally:
         gate.set()
         await committer.stop()
+
+
+async def test_app_writers_follow_settings(make_app: Any, db: Database) -> None:
+    """GROUP_COMMIT_WRITERS sets the shared lane's writer tasks (default: 1 on SQLite, 2 on
+    PostgreSQL); error events keep their own lane of one writer."""
+    default = 1 if db.dialect == "sqlite" else 2
+    for setting, shared in ((None, default), (3, 3)):
+        async with make_app(group_commit_writers=setting) as client:
+            names = sorted(t.get_name() for t in client.app.state.committer._tasks)
+        assert names.count("group-commit-errors-0") == 1
+        assert len([n for n in names if n.startswith("group-commit-shared-")]) == shared
