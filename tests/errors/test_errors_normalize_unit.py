@@ -255,3 +255,26 @@ def test_seed_report_python_stack_and_no_stack() -> None:
     assert unknown.exception_type == "Error"
     with pytest.raises(InvalidEventError, match="message"):
         normalize_error_report({"message": "  "}, received_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-12-07T03:50:00.250000+00:00", datetime(2026, 12, 7, 3, 50, 0, 250000, UTC)),
+        ("2026-12-07T05:50:00+02:00", datetime(2026, 12, 7, 3, 50, tzinfo=UTC)),
+        ("2026-12-07T03:50:00Z", datetime(2026, 12, 7, 3, 50, tzinfo=UTC)),
+        ("2026-12-07 03:50:00", datetime(2026, 12, 7, 3, 50, tzinfo=UTC)),  # naive is UTC
+        ("2026-12-07", datetime(2026, 12, 7, tzinfo=UTC)),
+        (" 1733543400.5 ", datetime(2024, 12, 7, 3, 50, 0, 500000, UTC)),
+        ("-5", datetime(1969, 12, 31, 23, 59, 55, tzinfo=UTC)),
+        ("1e-3", datetime(1970, 1, 1, 0, 0, 0, 1000, UTC)),  # a float with a minus sign inside
+        (1733543400, datetime(2024, 12, 7, 3, 50, tzinfo=UTC)),
+        ("2026-13-07T00:00:00", None),
+        ("12:30", None),
+        ("soon", None),
+        ("", None),
+        (True, None),
+    ],
+)
+def test_timestamps_iso_or_epoch(raw: object, expected: datetime | None) -> None:
+    assert parse_timestamp(raw) == expected

@@ -146,14 +146,20 @@ def parse_timestamp(value: object) -> datetime | None:
         text = value.strip()
         if not text:
             return None
+        iso_like = "-" in text[1:] or ":" in text  # what SDKs send: no failing float() first
         try:
-            return parse_timestamp(float(text))
+            parsed = datetime.fromisoformat(text) if iso_like else datetime.min
         except ValueError:
-            pass
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
+            iso_like = False  # perhaps "1e-3"
+        if not iso_like:
+            try:
+                return parse_timestamp(float(text))
+            except ValueError:
+                pass
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                return None
     else:
         return None
     if parsed.tzinfo is None:
