@@ -160,7 +160,6 @@ async def insert_new(
     *,
     key: Sequence[str],
     json_columns: Sequence[str] = (),
-    returning: Sequence[str] | None = None,
 ) -> set[tuple[Any, ...]]:
     """Insert ``rows`` (tuples in ``columns`` order) skipping existing keys; return inserted keys.
 

@@ -7,6 +7,7 @@ as it arrived (``payload``), bounded by the ingest size limits.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -146,20 +147,17 @@ def parse_timestamp(value: object) -> datetime | None:
         text = value.strip()
         if not text:
             return None
-        iso_like = "-" in text[1:] or ":" in text  # what SDKs send: no failing float() first
+        if "-" in text[1:] or ":" in text:  # ISO 8601, what SDKs send: no failing float() first
+            with contextlib.suppress(ValueError):
+                return parse_timestamp(datetime.fromisoformat(text))
         try:
-            parsed = datetime.fromisoformat(text) if iso_like else datetime.min
+            return parse_timestamp(float(text))  # epoch seconds (also "1e-3")
         except ValueError:
-            iso_like = False  # perhaps "1e-3"
-        if not iso_like:
-            try:
-                return parse_timestamp(float(text))
-            except ValueError:
-                pass
-            try:
-                parsed = datetime.fromisoformat(text)
-            except ValueError:
-                return None
+            pass
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
     else:
         return None
     if parsed.tzinfo is None:

@@ -240,9 +240,11 @@ _SEEN_VALUES: weakref.WeakKeyDictionary[Any, SeenValues] = weakref.WeakKeyDictio
 
 
 def install_seen_values(db: Database) -> None:
-    """Enable the seen-values shortcut for this database's writer engine (app start-up)."""
+    """Enable the seen-values shortcut for this database's writer engine (app start-up). SQLite
+    only: PostgreSQL's batch statement checks the values itself, so listening to every commit
+    there would be work for nothing."""
     engine = db.write_engine.sync_engine
-    if engine in _SEEN_VALUES:
+    if db.dialect != "sqlite" or engine in _SEEN_VALUES:
         return
     seen = SeenValues()
     sa_event.listen(engine, "commit", seen.on_commit)
@@ -996,10 +998,6 @@ async def apply_retention(
             if n < RETENTION_CHUNK:
                 break
     return deleted
-
-
-def json_bytes(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
 
 
 __all__ = [

@@ -100,6 +100,15 @@ async def _closed(conn: AsyncConnection) -> bool:
 
 
 @dataclass
+class _Lane:
+    """A queue and the writer tasks that take groups of at most ``max_batch`` from it."""
+
+    writers: int
+    max_batch: int
+    queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
+
+
+@dataclass
 class _Pending:
     kind: str
     item: Any
@@ -135,12 +144,9 @@ class GroupCommitter:
         self._hooks: dict[str, AfterCommitHook] = {}
         self._autocommit_kinds: set[str] = set()
         self.autocommit_groups = 0
-        # Lanes: a queue and its writer tasks. "" is the shared lane (``concurrency`` writers);
-        # a kind registered with ``writers=`` has a lane of its own (see ``register``).
-        self._queues: dict[str, asyncio.Queue[_Pending]] = {"": asyncio.Queue()}
-        self._lane_writers: dict[str, int] = {"": concurrency}
-        self._lane_max_batch: dict[str, int] = {"": max_batch}
-        self._lane_of: dict[str, asyncio.Queue[_Pending]] = {}
+        # The shared lane, and the lanes of kinds registered with ``writers=`` (see register).
+        self._shared = _Lane(concurrency, max_batch)
+        self._lanes: dict[str, _Lane] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.groups_committed = 0
         self.items_committed = 0
@@ -172,9 +178,7 @@ class GroupCommitter:
             raise RuntimeError("register writers before GroupCommitter.start()")
         self._writers[kind] = writer
         if writers is not None:
-            self._queues[kind] = self._lane_of[kind] = asyncio.Queue()
-            self._lane_writers[kind] = writers
-            self._lane_max_batch[kind] = max_batch or self.max_batch
+            self._lanes[kind] = _Lane(writers, max_batch or self.max_batch)
         elif max_batch is not None:
             raise ValueError("max_batch is a lane's: give writers too")
         if after_commit is not None:
@@ -185,19 +189,16 @@ class GroupCommitter:
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(
-                    self._run(queue, self._lane_max_batch[lane]),
-                    name=f"group-commit-{lane or 'shared'}-{i}",
-                )
-                for lane, queue in self._queues.items()
-                for i in range(self._lane_writers[lane])
+                asyncio.create_task(self._run(lane), name=f"group-commit-{name}-{i}")
+                for name, lane in (("shared", self._shared), *self._lanes.items())
+                for i in range(lane.writers)
             ]
 
     async def stop(self) -> None:
         # Let queued work finish, then stop the writer tasks.
         if self._tasks:
-            for queue in self._queues.values():
-                await queue.join()
+            for lane in (self._shared, *self._lanes.values()):
+                await lane.queue.join()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -205,14 +206,14 @@ class GroupCommitter:
 
     @property
     def backlog(self) -> int:
-        return sum(queue.qsize() for queue in self._queues.values())
+        return sum(lane.queue.qsize() for lane in (self._shared, *self._lanes.values()))
 
     async def submit(self, kind: str, item: Any) -> Any:
         if kind not in self._writers:
             raise KeyError(f"no batch writer registered for {kind!r}")
         if not self._tasks:
             raise RuntimeError("GroupCommitter.start() was not called")
-        queue = self._lane_of.get(kind) or self._queues[""]
+        queue = self._lanes.get(kind, self._shared).queue
         if queue.qsize() >= self.queue_limit:  # per lane
             raise AppError(
                 503,
@@ -226,7 +227,8 @@ class GroupCommitter:
         # the item stays queued and is still written; resolving skips done futures.
         return await future
 
-    async def _run(self, queue: asyncio.Queue[_Pending], max_batch: int) -> None:
+    async def _run(self, lane: _Lane) -> None:
+        queue, max_batch = lane.queue, lane.max_batch
         lease = _Lease() if self.hold_connection else None
         try:
             while True:
