@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gati.db.bulk import _driver_in_transaction
+from gati.db.bulk import _driver_in_transaction, sqlite_run
 from gati.db.engine import Database
 from gati.exceptions import AppError
 from gati.ingest.groupcommit import GroupCommitter
+from gati.settings import Settings
 
 
 async def _writer(conn: AsyncConnection, items: list[Any]) -> list[Any]:
@@ -254,7 +259,7 @@ async def _jobs(db: Database) -> set[str]:
         return set((await session.execute(text("SELECT job FROM job_runs"))).scalars())
 
 
-async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database) -> None:
+async def test_autocommit_kinds_skip_the_transaction(db: Database) -> None:
     committer = GroupCommitter(db)
     committer.register("auto", _straight_then_check, autocommit=True)
     committer.register("auto-sqlalchemy", _two_statements, autocommit=True)
@@ -276,15 +281,100 @@ async def test_autocommit_kinds_skip_the_transaction_on_postgresql(db: Database)
     finally:
         await committer.stop()
     stored = {"a1", "s1", "m1", "m2", "t1"}
+    assert committer.autocommit_groups >= 2
     if db.dialect == "postgresql":
         # The autocommit kind's straight statement committed on its own; a statement sent
         # through SQLAlchemy in an autocommit group ran in a transaction (committed only when
         # the writer returned), as every statement of the transactional kind.
         assert await _jobs(db) == stored | {"fail-auto"}
-        assert committer.autocommit_groups >= 2
-    else:  # SQLite: every group is a transaction
+    else:
+        # SQLite has no straight statement but sqlite_run (below): the writer's statement went
+        # through SQLAlchemy, in a transaction committed only when the writer returned.
         assert await _jobs(db) == stored
-        assert committer.autocommit_groups == 0
+
+
+_JOB_SQL = (
+    "INSERT INTO job_runs (job, window_start, window_end, status, started_at) "
+    "VALUES (?, '2026-01-01', '2026-01-01', 'done', '2026-01-01')"
+)
+
+
+def _insert_jobs_then_check(db: sqlite3.Connection, items: list[Any]) -> list[Any]:
+    db.executemany(_JOB_SQL, [(str(item),) for item in items])
+    if any(str(item).startswith("fail") for item in items):
+        raise ValueError("failed after its first statement")
+    return [f"ok:{item}" for item in items]
+
+
+async def _one_hop(conn: AsyncConnection, items: list[Any]) -> list[Any]:
+    return await sqlite_run(conn, lambda db: _insert_jobs_then_check(db, items))
+
+
+@pytest.fixture
+async def sqlite_db(_sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated SQLite database (for SQLite-only behaviour)."""
+    path = tmp_path / "gati.db"
+    shutil.copyfile(_sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    database = Database(url, Settings(database_url=url))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_autocommit_group_is_one_thread_hop(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: an autocommit group whose writer uses ``sqlite_run`` costs ONE call on
+    aiosqlite's thread, BEGIN and COMMIT included (and no rollback when the connection goes back
+    to the pool); a failure inside it rolls back everything it wrote."""
+    import aiosqlite
+
+    db = sqlite_db
+
+    calls: list[str] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counting(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await execute(self, fn, *args, **kwargs)
+
+    committer = GroupCommitter(db)
+    committer.register("hop", _one_hop, autocommit=True)
+    committer.start()
+    try:
+        assert await committer.submit("hop", "h0") == "ok:h0"  # a first connection opens
+        calls.clear()
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+        assert await asyncio.gather(*(committer.submit("hop", f"h{n}") for n in (1, 2, 3))) == [
+            "ok:h1",
+            "ok:h2",
+            "ok:h3",
+        ]
+        groups = committer.groups_committed
+        assert len(calls) == groups - 1  # one thread call per group, nothing else
+        with pytest.raises(ValueError, match="first statement"):
+            await committer.submit("hop", "fail-hop")
+    finally:
+        await committer.stop()
+    assert await _jobs(db) == {"h0", "h1", "h2", "h3"}
+
+
+async def test_sqlite_run_needs_a_transaction(sqlite_db: Database) -> None:
+    """Outside a transaction and outside an autocommit group, sqlite_run refuses (sqlite3 would
+    begin a transaction SQLAlchemy knows nothing of); inside one it joins it, so a rollback
+    takes its statements back."""
+    db = sqlite_db
+    async with db.write_engine.connect() as conn:
+        with pytest.raises(RuntimeError, match="outside a transaction"):
+            await sqlite_run(conn, lambda c: _insert_jobs_then_check(c, ["x"]))
+        await conn.begin()
+        assert await sqlite_run(conn, lambda c: _insert_jobs_then_check(c, ["r1"])) == ["ok:r1"]
+        await conn.rollback()
+    async with db.connection() as conn:
+        assert await sqlite_run(conn, lambda c: _insert_jobs_then_check(c, ["c1"])) == ["ok:c1"]
+    assert await _jobs(db) == {"c1"}
 
 
 async def test_a_kind_with_writers_of_its_own_has_its_own_lane(db: Database) -> None:
@@ -351,3 +441,22 @@ async def test_app_writers_follow_settings(make_app: Any, db: Database) -> None:
             names = sorted(t.get_name() for t in client.app.state.committer._tasks)
         assert names.count("group-commit-errors-0") == 1
         assert len([n for n in names if n.startswith("group-commit-shared-")]) == shared
+
+
+async def test_sqlite_connection_returned_in_a_transaction_is_rolled_back(
+    sqlite_db: Database,
+) -> None:
+    """SQLite's pool skips the rollback-on-return of a connection with no transaction open (a
+    thread hop each time), but one given back inside a transaction SQLAlchemy did not begin
+    (a statement sent straight to the driver) is still rolled back."""
+    db = sqlite_db
+    async with db.write_engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute(_JOB_SQL, ("straight",))
+        assert driver.in_transaction
+    async with db.write_engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        assert not driver.in_transaction
+    assert await _jobs(db) == set()

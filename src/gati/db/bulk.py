@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -30,8 +31,10 @@ SQLITE_MAX_VARIABLES = 30000  # below SQLite's 32,766 parameters per statement
 
 # Key of ``AsyncConnection.info`` during a group commit of an autocommit kind: the driver
 # connection on which statements may be sent straight, each committing on its own
-# (set by gati.ingest.groupcommit; read by _driver_in_transaction).
+# (set by gati.ingest.groupcommit; read by _driver_in_transaction and sqlite_run).
 AUTOCOMMIT_DRIVER = "gati.autocommit_driver"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,62 @@ async def raw_driver(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
+async def sqlite_run(conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn(sqlite3 connection)`` on aiosqlite's thread, for several statements in ONE
+    thread hop. Under load each hop waits for a turn of the busy event loop, so the number of
+    hops, not the statements, sets a group commit's latency (docs/decisions.md).
+
+    In a transaction SQLAlchemy has begun, ``fn`` runs in it. In a group commit of an
+    autocommit kind with no transaction begun, ``fn`` is atomic on its own: it runs between
+    ``BEGIN IMMEDIATE`` and ``COMMIT`` in the same hop (rolled back if it raises). Anywhere
+    else it refuses: sqlite3 would begin a transaction that SQLAlchemy does not know about.
+
+    aiosqlite runs functions on its thread through ``Connection._execute`` (as SQLAlchemy's own
+    adapter does with its queue): its one way to run several calls for one wake-up."""
+    driver = await raw_driver(conn)
+    autocommit_group = conn.info.get(AUTOCOMMIT_DRIVER) is driver
+    if conn.in_transaction():
+        result: T = await driver._execute(fn, driver._conn)
+    elif autocommit_group:
+        result = await driver._execute(_sqlite_atomic, driver._conn, fn)
+    else:
+        raise RuntimeError("sqlite_run outside a transaction (begin one, or an autocommit group)")
+    return result
+
+
+def _sqlite_atomic(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(db)
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    return result
+
+
+def sqlite_insert_returning(
+    db: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    tail: str,
+) -> list[tuple[Any, ...]]:
+    """``INSERT INTO table (columns) VALUES (...), ... tail`` in as few multi-row statements as
+    SQLite's parameter limit allows (on the driver's thread; see :func:`sqlite_run`)."""
+    width = len(columns)
+    per_statement = max(1, SQLITE_MAX_VARIABLES // width)
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    row_marks = "(" + ", ".join("?" * width) + ")"
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = head + ", ".join([row_marks] * len(chunk)) + tail
+        params = [value for row in chunk for value in row]
+        out.extend(tuple(r) for r in db.execute(sql, params).fetchall())
+    return out
+
+
 async def _driver_in_transaction(conn: AsyncConnection) -> Any | None:
     """asyncpg's own connection, when a statement sent on it straight is where SQLAlchemy's
     would go: in autocommit mode (a group commit of an autocommit kind), or inside a
@@ -142,6 +201,8 @@ async def _driver_in_transaction(conn: AsyncConnection) -> Any | None:
     transactions lazily, with the first statement it sends, so a statement sent straight
     before that would run outside the transaction. Straight to asyncpg, a small group's insert
     costs the database call alone, not SQLAlchemy's cursor and result layers around it."""
+    if conn.dialect.name != "postgresql":
+        return None
     driver = conn.info.get(AUTOCOMMIT_DRIVER)
     if driver is not None:  # a group commit of an autocommit kind (gati.ingest.groupcommit)
         return driver
@@ -388,26 +449,13 @@ async def _insert_returning(
     driver: no per-row parameter processing by SQLAlchemy (its bind processing of a multi-row
     insert cost more CPU than the database's own work)."""
     dialect = conn.dialect.name
-    cols = ", ".join(columns)
     tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
     tail += f" RETURNING {', '.join(returning)}"
     if dialect == "postgresql":
         sql, params = pg_insert_select(conn.dialect, table, columns, rows, tail)
         return await pg_fetch(conn, sql, params)
     if dialect == "sqlite":
-        driver = await raw_driver(conn)
-        width = len(columns)
-        per_statement = max(1, SQLITE_MAX_VARIABLES // width)
-        row_marks = "(" + ", ".join("?" * width) + ")"
-        out: list[tuple[Any, ...]] = []
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            sql = (
-                f"INSERT INTO {table.name} ({cols}) VALUES "
-                + ", ".join([row_marks] * len(chunk))
-                + tail
-            )
-            params = [value for row in chunk for value in row]
-            out.extend(tuple(r) for r in await driver.execute_fetchall(sql, params))
-        return out
+        return await sqlite_run(
+            conn, lambda db: sqlite_insert_returning(db, table.name, columns, rows, tail)
+        )
     raise AssertionError(dialect)

@@ -45,6 +45,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+    """Reset-on-return of a SQLite connection: roll back only what is still open.
+
+    SQLAlchemy's default rolls back every connection it gets back, even one whose transaction
+    was just committed; on aiosqlite that is a thread hop, and under load every hop waits for a
+    turn of a busy event loop (one of four per group commit of error events). The driver knows
+    without a hop whether a transaction is open (``in_transaction`` reads sqlite3's flag).
+    Not asyncio-safe (a connection garbage-collected outside the loop): the pool terminates it
+    instead, as it would anyway."""
+    if state.terminate_only or not state.asyncio_safe:
+        return
+    if dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 class Database:
     """Owns the engines. ``session()`` may write; ``read_session()`` only reads.
 
@@ -60,16 +75,22 @@ class Database:
         if self.dialect == "sqlite":
             ensure_sqlite_folder(url)
             self.write_engine = create_async_engine(
-                url, pool_size=1, max_overflow=0, pool_timeout=settings.database_pool_timeout
+                url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=settings.database_pool_timeout,
+                pool_reset_on_return=None,  # _sqlite_reset instead
             )
             self.read_engine = create_async_engine(
                 url,
                 pool_size=settings.sqlite_read_pool_size,
                 max_overflow=0,
                 pool_timeout=settings.database_pool_timeout,
+                pool_reset_on_return=None,
             )
             for engine in (self.write_engine, self.read_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+                event.listen(engine.sync_engine, "reset", _sqlite_reset)
         else:
             self.write_engine = create_async_engine(
                 url,

@@ -4,6 +4,7 @@ take an ``AsyncSession`` and always start from the caller's project ids."""
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,7 +67,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "payload",  # JSON text (the body as received, or the report re-serialized)
 )
 _TS_INDEXES = (EVENT_COLUMNS.index("timestamp"), EVENT_COLUMNS.index("received_at"))
-assert _TS_INDEXES[1] == _TS_INDEXES[0] + 1  # insert_events converts them as a pair
+assert _TS_INDEXES[1] == _TS_INDEXES[0] + 1  # insert_events_sqlite converts them as a pair
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,15 +91,6 @@ class IssueUpsert:
     last_seen: datetime
     grouping: list[str]
     events: int
-
-
-@functools.cache
-def _issue_values_statement(dialect: str) -> Any:
-    return d.insert_ignore(
-        dialect,  # type: ignore[arg-type]
-        _values,
-        index_elements=("issue_id", "kind", "value"),
-    )
 
 
 def _issue_conflict_set(dialect: str) -> dict[str, Any]:
@@ -269,15 +261,14 @@ def _sqlite_upsert_sql() -> tuple[str, str, str]:
     return head, row, tail
 
 
-async def upsert_issues_sqlite(
-    conn: AsyncConnection, upserts: Sequence[IssueUpsert]
+def upsert_issues_sqlite(
+    db: sqlite3.Connection, upserts: Sequence[IssueUpsert]
 ) -> dict[tuple[int, str], int]:
     """SQLite: ONE statement per ~2,000 issues, one row per (project, fingerprint): new issues
     are inserted; existing ones get the batch's counts, first/last seen, the newest title/
     culprit/level, and are reopened (marked regressed) when resolved (the same ON CONFLICT
-    clause as PostgreSQL's batch statement). Returns every issue's id. Sent straight to the
-    driver, in the caller's transaction, values in the form SQLAlchemy's types store: its
-    executemany with RETURNING cost ~1.7 ms of the event loop per 32-issue group.
+    clause as PostgreSQL's batch statement). Returns every issue's id. On the driver's thread
+    (``bulk.sqlite_run``), in its transaction, values in the form SQLAlchemy's types store.
 
     Rows are sent sorted by key so that concurrent writers lock issues in the same order."""
     if not upserts:
@@ -305,36 +296,35 @@ async def upsert_issues_sqlite(
         for u in sorted(upserts, key=lambda u: (u.project_id, u.fingerprint))
     ]
     head, marks, tail = _sqlite_upsert_sql()
-    driver = await bulk.raw_driver(conn)
     per_statement = bulk.SQLITE_MAX_VARIABLES // len(_ISSUE_INSERT_COLUMNS)
     ids: dict[tuple[int, str], int] = {}
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         sql = head + ", ".join([marks] * len(chunk)) + tail
         params = [value for row in chunk for value in row]
-        for issue_id, project_id, fingerprint in await driver.execute_fetchall(sql, params):
+        for issue_id, project_id, fingerprint in db.execute(sql, params).fetchall():
             ids[(project_id, fingerprint)] = issue_id
     return ids
 
 
-async def insert_events(
-    conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
+_SQLITE_EVENTS_TAIL = (
+    " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING project_id, event_id, id"
+)
+
+
+def insert_events_sqlite(
+    db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
 ) -> dict[tuple[int, str], int]:
     """Store rows (``EVENT_COLUMNS`` order, aware UTC datetimes, payload as JSON text) not stored
-    yet, in ONE statement; return ``{(project_id, event_id): row id}`` of the rows inserted."""
-    if conn.dialect.name == "sqlite":
-        ts, received = _TS_INDEXES
-        rows = [
-            (*row[:ts], _sqlite_ts(row[ts]), _sqlite_ts(row[received]), *row[received + 1 :])
-            for row in rows
-        ]
-    records = await bulk.insert_new_returning(
-        conn,
-        _events,
-        EVENT_COLUMNS,
-        rows,
-        key=("project_id", "event_id"),
-        returning=("project_id", "event_id", "id"),
+    yet, in ONE statement on the driver's thread (``bulk.sqlite_run``); return
+    ``{(project_id, event_id): row id}`` of the rows inserted."""
+    ts, received = _TS_INDEXES
+    rows = [
+        (*row[:ts], _sqlite_ts(row[ts]), _sqlite_ts(row[received]), *row[received + 1 :])
+        for row in rows
+    ]
+    records = bulk.sqlite_insert_returning(
+        db, _events.name, EVENT_COLUMNS, rows, _SQLITE_EVENTS_TAIL
     )
     return {(project_id, event_id): row_id for project_id, event_id, row_id in records}
 
@@ -346,17 +336,22 @@ def _sqlite_ts(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-async def insert_issue_values(
-    conn: AsyncConnection, values: Iterable[tuple[int, str, str, datetime]]
+_SQLITE_VALUES_SQL = (
+    "INSERT INTO issue_values (issue_id, kind, value, first_seen) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (issue_id, kind, value) DO NOTHING"
+)
+
+
+def insert_issue_values_sqlite(
+    db: sqlite3.Connection, values: Iterable[tuple[int, str, str, datetime]]
 ) -> None:
-    """Remember the environments and releases issues were seen in (existing pairs are kept)."""
+    """Remember the environments and releases issues were seen in (existing pairs are kept);
+    on the driver's thread (``bulk.sqlite_run``)."""
     rows = [
-        {"issue_id": i, "kind": k, "value": v, "first_seen": ts}
-        for i, k, v, ts in sorted(set(values), key=lambda r: r[:3])
+        (i, k, v, sqlite_timestamp(ts)) for i, k, v, ts in sorted(set(values), key=lambda r: r[:3])
     ]
-    if not rows:
-        return
-    await conn.execute(_issue_values_statement(conn.dialect.name), rows)
+    if rows:
+        db.executemany(_SQLITE_VALUES_SQL, rows)
 
 
 async def row_ids_by_event_id(

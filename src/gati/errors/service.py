@@ -4,6 +4,7 @@ issues once per batch, the issues API and retention."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from gati.auth.deps import Principal
 from gati.auth.security import PUBLIC_KEY_PREFIX, hash_api_key
 from gati.cache.singleflight import SingleFlight
+from gati.db import bulk
 from gati.db.engine import Database
 from gati.db.types import utcnow
 from gati.errors import repository
@@ -219,14 +221,19 @@ class SeenValues:
         self.pairs: set[tuple[int, str, str]] = set()
 
     def pending(self, conn: AsyncConnection, keys: set[tuple[int, str, str]]) -> None:
+        """Pairs written in ``conn``'s transaction: seen once it commits."""
         conn.info.setdefault(self._PENDING, set()).update(keys)
+
+    def add(self, keys: set[tuple[int, str, str]]) -> None:
+        """Pairs committed already."""
+        if len(self.pairs) + len(keys) > self.limit:
+            self.pairs.clear()
+        self.pairs |= keys
 
     def on_commit(self, sync_conn: Any) -> None:
         keys = sync_conn.info.pop(self._PENDING, None)
         if keys:
-            if len(self.pairs) + len(keys) > self.limit:
-                self.pairs.clear()
-            self.pairs |= keys
+            self.add(keys)
 
     def on_rollback(self, sync_conn: Any) -> None:
         if sync_conn.invalidated:
@@ -259,7 +266,7 @@ async def write_error_batch(
     stored event_ids are dropped by the database) and ONE issue upsert with one row per
     fingerprint carrying exactly the newly stored events - never one per event, and a retried
     event never counts twice. On PostgreSQL all of it is one statement (atomic by itself: the
-    group committer runs it without BEGIN/COMMIT); on SQLite three (``_store_batch``)."""
+    group committer runs it without BEGIN/COMMIT); on SQLite one thread hop (``_store_batch``)."""
     # 1. one representative per (project, event_id); duplicates inside the batch share its result
     first_of: dict[tuple[int, str], int] = {}
     for index, item in enumerate(items):
@@ -313,11 +320,33 @@ async def write_error_batch(
 async def _store_batch(
     conn: AsyncConnection, unique: list[ErrorWrite], rows: list[tuple[Any, ...]]
 ) -> dict[tuple[int, str], tuple[int, int]]:
-    """SQLite (where a statement is no round trip): the events in one statement, then ONE issue
-    upsert with one row per fingerprint carrying exactly the newly stored events, then the
-    issues' new environments and releases. ``{(project_id, event_id): (row id, issue id)}`` of
-    the events inserted, as :func:`repository.store_batch_pg` returns."""
-    inserted = await repository.insert_events(conn, rows)
+    """SQLite: the whole group in ONE thread hop of the driver (``bulk.sqlite_run``; in a group
+    commit also its BEGIN and COMMIT): the events in one statement, then ONE issue upsert with
+    one row per fingerprint carrying exactly the newly stored events, then the issues' new
+    environments and releases. ``{(project_id, event_id): (row id, issue id)}`` of the events
+    inserted, as :func:`repository.store_batch_pg` returns."""
+    seen = _SEEN_VALUES.get(conn.engine.sync_engine)
+    commits = not conn.in_transaction()  # an autocommit group: sqlite_run commits the hop
+    stored, fresh = await bulk.sqlite_run(
+        conn, lambda db: _store_batch_sqlite(db, unique, rows, seen.pairs if seen else set())
+    )
+    if fresh and seen is not None:
+        if commits:
+            seen.add(fresh)
+        else:
+            seen.pending(conn, fresh)
+    return stored
+
+
+def _store_batch_sqlite(
+    db: sqlite3.Connection,
+    unique: list[ErrorWrite],
+    rows: list[tuple[Any, ...]],
+    seen: set[tuple[int, str, str]],
+) -> tuple[dict[tuple[int, str], tuple[int, int]], set[tuple[int, str, str]]]:
+    """:func:`_store_batch` on the driver's thread; also returns the (issue, kind, value) pairs
+    it stored that ``seen`` did not have."""
+    inserted = repository.insert_events_sqlite(db, rows)
 
     # what the new events add to their issues: one row per (project, fingerprint)
     upserts: dict[tuple[int, str], repository.IssueUpsert] = {}
@@ -347,7 +376,7 @@ async def _store_batch(
         if e.timestamp >= u.last_seen:
             u.last_seen = e.timestamp
             u.title, u.culprit, u.level = e.title, e.culprit, e.level
-    issue_ids = await repository.upsert_issues_sqlite(conn, list(upserts.values()))
+    issue_ids = repository.upsert_issues_sqlite(db, list(upserts.values()))
 
     # environments and releases the issues were seen in
     values: dict[tuple[int, str, str], datetime] = {}
@@ -364,13 +393,10 @@ async def _store_batch(
             if value:
                 k = (issue_id, kind, value)
                 values[k] = min(values.get(k, e.timestamp), e.timestamp)
-    seen = _SEEN_VALUES.get(conn.engine.sync_engine)
-    fresh = set(values) - seen.pairs if seen is not None else set(values)
+    fresh = set(values) - seen
     if fresh:
-        await repository.insert_issue_values(conn, [(*k, values[k]) for k in sorted(fresh)])
-        if seen is not None:
-            seen.pending(conn, fresh)
-    return stored
+        repository.insert_issue_values_sqlite(db, [(*k, values[k]) for k in fresh])
+    return stored, fresh
 
 
 # ---------------------------------------------------------------------------------------------

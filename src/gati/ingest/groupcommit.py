@@ -26,8 +26,11 @@ bookkeeping around them (~200 µs of client CPU per group). A statement the writ
 SQLAlchemy instead (a new series, a lookup of client ids) begins a transaction as usual, which
 is committed after the writer returns. A statement is atomic by itself, so a failing group
 still stored nothing of the failing statement, and the retry in halves is unchanged; the
-futures are still resolved only after the statements returned, i.e. after their commit. Groups
-that mix kinds, and every group on SQLite (where a commit is not a round trip), run in one
+futures are still resolved only after the statements returned, i.e. after their commit. On
+SQLite the same flag lets ``gati.db.bulk.sqlite_run`` put BEGIN, the writer's statements and
+COMMIT in ONE call on aiosqlite's thread: each call on that thread is a hop that, under load,
+waits for a turn of the busy event loop, and a group of error events went from four hops
+(insert, upsert, commit, the pool's rollback) to one. Groups that mix kinds run in one
 transaction as before.
 
 After-commit hooks: a kind may register ``after_commit(items, results)``, run once per committed
@@ -63,7 +66,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gati.db.bulk import AUTOCOMMIT_DRIVER
+from gati.db.bulk import AUTOCOMMIT_DRIVER, raw_driver
 from gati.db.engine import Database
 from gati.exceptions import AppError
 
@@ -290,8 +293,8 @@ class GroupCommitter:
             self._resolve(pending, result)
 
     def _autocommit(self, batch: list[_Pending]) -> bool:
-        """One kind, registered ``autocommit=True``, on PostgreSQL (see the module docstring)."""
-        if self.db.dialect != "postgresql" or not self._autocommit_kinds:
+        """One kind, registered ``autocommit=True`` (see the module docstring)."""
+        if not self._autocommit_kinds:
             return False
         kind = batch[0].kind
         return kind in self._autocommit_kinds and all(p.kind == kind for p in batch)
@@ -299,6 +302,9 @@ class GroupCommitter:
     async def _transaction(self, batch: list[_Pending], lease: _Lease | None = None) -> list[Any]:
         autocommit = self._autocommit(batch)
         if lease is None:
+            if autocommit and self.db.dialect == "sqlite":
+                async with self.db.write_engine.connect() as conn:
+                    return await self._autocommit_group(conn, await raw_driver(conn), batch)
             if autocommit:
                 async with self.db.write_engine.connect() as conn:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -325,21 +331,31 @@ class GroupCommitter:
                 # a transaction, committed here. No isolation-level switching: SQLAlchemy's
                 # execution_options and commit calls cost more client CPU than the insert.
                 if lease.driver is None:
-                    lease.driver = (await conn.get_raw_connection()).driver_connection
-                conn.info[AUTOCOMMIT_DRIVER] = lease.driver
-                try:
-                    results = await self._write_kinds(conn, batch)
-                finally:
-                    del conn.info[AUTOCOMMIT_DRIVER]
-                if conn.in_transaction():
-                    await conn.commit()
-                self.autocommit_groups += 1
-                return results
+                    lease.driver = await raw_driver(conn)
+                return await self._autocommit_group(conn, lease.driver, batch)
             async with conn.begin():
                 return await self._write_kinds(conn, batch)
         except BaseException:
             await lease.release()  # rolled back; a fresh connection from the pool next time
             raise
+
+    async def _autocommit_group(
+        self, conn: AsyncConnection, driver: Any, batch: list[_Pending]
+    ) -> list[Any]:
+        """The writer's statements go straight to the driver outside any transaction (the flag
+        below says so to gati.db.bulk): on PostgreSQL each commits on its own; on SQLite each
+        ``sqlite_run`` is one thread hop from BEGIN to COMMIT. One the writer sends through
+        SQLAlchemy instead (a rare series upsert, a lookup) begins a transaction, committed
+        here."""
+        conn.info[AUTOCOMMIT_DRIVER] = driver
+        try:
+            results = await self._write_kinds(conn, batch)
+        finally:
+            del conn.info[AUTOCOMMIT_DRIVER]
+        if conn.in_transaction():
+            await conn.commit()
+        self.autocommit_groups += 1
+        return results
 
     async def _after_commit(self, batch: list[_Pending], results: list[Any]) -> list[Any]:
         by_kind: dict[str, list[int]] = {}
