@@ -60,21 +60,24 @@ class _PgPlan:
 
 # Compiled once per (table, columns, tail): compiling the column types on every group commit
 # was a visible share of its CPU. A handful of entries (one per writer).
-_PG_PLANS: dict[tuple[str, tuple[str, ...], str], _PgPlan] = {}
+_PG_PLANS: dict[tuple[str, tuple[str, ...], str, int], _PgPlan] = {}
 _JSON_SAFE_TYPES = re.compile(
     r"(SMALLINT|INTEGER|BIGINT|TEXT|VARCHAR(\(\d+\))?|BOOLEAN|UUID|DOUBLE PRECISION|FLOAT|REAL"
     r"|TIMESTAMP( WITH(OUT)? TIME ZONE)?|JSONB?)"
 )
 
 
-def _pg_plan(dialect: Dialect, table: Table, columns: Sequence[str], tail: str) -> _PgPlan:
-    key = (table.name, tuple(columns), tail)
+def _pg_plan(
+    dialect: Dialect, table: Table, columns: Sequence[str], tail: str, first: int = 1
+) -> _PgPlan:
+    """``first``: the number of the statement's first parameter."""
+    key = (table.name, tuple(columns), tail, first)
     plan = _PG_PLANS.get(key)
     if plan is not None:
         return plan
     cols = ", ".join(columns)
     types = [str(table.c[c].type.compile(dialect=dialect)).upper() for c in columns]
-    arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
     unnest_sql = f"INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}){tail}"
     json_sql = None
     if all(_JSON_SAFE_TYPES.fullmatch(t) for t in types):
@@ -88,7 +91,7 @@ def _pg_plan(dialect: Dialect, table: Table, columns: Sequence[str], tail: str) 
                 values.append(f"(r.v->>{i})::{t}")
         json_sql = (
             f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(values)} "
-            f"FROM jsonb_array_elements($1::jsonb) AS r(v){tail}"
+            f"FROM jsonb_array_elements(${first}::jsonb) AS r(v){tail}"
         )
     plan = _PgPlan(
         unnest_sql,
@@ -353,12 +356,14 @@ def pg_insert_select(
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     tail: str,
+    first: int = 1,
 ) -> tuple[str, list[Any]]:
     """``INSERT INTO table (columns) SELECT ...{tail}`` for PostgreSQL and its parameters: the
-    rows as one JSON document (``$1``) when every value has an exact JSON form, else one array
-    per column (``$1..$n``). Also the body of a data-modifying CTE (``WITH ins AS (...)``):
-    further parameters of such a statement are numbered from ``len(params) + 1``."""
-    plan = _pg_plan(dialect, table, columns, tail)
+    rows as one JSON document (``$first``) when every value has an exact JSON form, else one
+    array per column (``$first...``). Also the body of a data-modifying CTE (``WITH ins AS
+    (...)``): further parameters of such a statement are numbered from
+    ``first + len(params)``."""
+    plan = _pg_plan(dialect, table, columns, tail, first)
     document = _json_document(plan, rows)
     if document is not None and plan.json_sql is not None:
         return plan.json_sql, [document]
