@@ -259,8 +259,10 @@ async def _jobs(db: Database) -> set[str]:
         return set((await session.execute(text("SELECT job FROM job_runs"))).scalars())
 
 
-async def test_autocommit_kinds_skip_the_transaction(db: Database) -> None:
-    committer = GroupCommitter(db)
+@pytest.mark.parametrize("hold", [None, False], ids=["held", "pooled"])
+async def test_autocommit_kinds_skip_the_transaction(db: Database, hold: bool | None) -> None:
+    """Held connections (PostgreSQL's default) or a pool checkout per group: the same."""
+    committer = GroupCommitter(db, hold_connection=hold)
     committer.register("auto", _straight_then_check, autocommit=True)
     committer.register("auto-sqlalchemy", _two_statements, autocommit=True)
     committer.register("tx", _two_statements)

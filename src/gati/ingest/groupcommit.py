@@ -302,14 +302,9 @@ class GroupCommitter:
     async def _transaction(self, batch: list[_Pending], lease: _Lease | None = None) -> list[Any]:
         autocommit = self._autocommit(batch)
         if lease is None:
-            if autocommit and self.db.dialect == "sqlite":
-                async with self.db.write_engine.connect() as conn:
-                    return await self._autocommit_group(conn, await raw_driver(conn), batch)
             if autocommit:
                 async with self.db.write_engine.connect() as conn:
-                    await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    self.autocommit_groups += 1
-                    return await self._write_kinds(conn, batch)
+                    return await self._autocommit_group(conn, await raw_driver(conn), batch)
             async with self.db.connection() as conn:
                 return await self._write_kinds(conn, batch)
         if lease.conn is not None and (

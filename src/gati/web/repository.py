@@ -102,6 +102,7 @@ def _pg_write(
 
 
 _PG_DIALECT = postgresql.dialect()
+_PG_LOCK_AND_LOAD = "SELECT * FROM web_lock_and_load_visits($1, $2, $3, $4, $5, $6)"
 _PG_EXISTING_EVENTS = (
     "SELECT project_id, id FROM web_events "
     "WHERE (project_id, id) IN (SELECT * FROM unnest($1::int[], $2::text[]))"
@@ -155,6 +156,7 @@ async def delete_salts_before(conn: AsyncConnection, day: date) -> None:
 async def lock_and_load_visits(
     conn: AsyncConnection,
     *,
+    driver: Any = None,
     lock_keys: Sequence[int],
     visitors: Sequence[tuple[int, str]],
     sessions: Sequence[tuple[int, str]],
@@ -163,19 +165,21 @@ async def lock_and_load_visits(
     """Take the batch's locks, then read, in one query, the visits of ``visitors``
     (``(project_id, visitor_id)``) seen since ``since`` and the visits named by ``sessions``
     (``(project_id, id)``). PostgreSQL: one call of ``web_lock_and_load_visits`` (migration
-    web_0002), the transaction's first statement; SQLite: no locks (one writer connection)."""
+    web_0002), the transaction's first statement (through SQLAlchemy, which begins the
+    transaction with it, or straight on ``driver``, an asyncpg connection in a transaction of
+    its own); SQLite: no locks (one writer connection)."""
     if _dialect(conn) == "postgresql":
-        result = await conn.exec_driver_sql(
-            "SELECT * FROM web_lock_and_load_visits($1, $2, $3, $4, $5, $6)",
-            (
-                sorted(set(lock_keys)),
-                [p for p, _ in visitors],
-                [v for _, v in visitors],
-                since,
-                [p for p, _ in sessions],
-                [s for _, s in sessions],
-            ),
+        args = (
+            sorted(set(lock_keys)),
+            [p for p, _ in visitors],
+            [v for _, v in visitors],
+            since,
+            [p for p, _ in sessions],
+            [s for _, s in sessions],
         )
+        if driver is not None:
+            return [dict(record) for record in await driver.fetch(_PG_LOCK_AND_LOAD, *args)]
+        result = await conn.exec_driver_sql(_PG_LOCK_AND_LOAD, args)
         return [dict(row._mapping) for row in result]
     if not visitors and not sessions:
         return []

@@ -61,7 +61,9 @@ async def _start(app: FastAPI) -> None:
         ),
         countries=open_country_lookup(settings.geoip_database),
     )
-    app.state.committer.register(service.WRITER_KIND, service.write_events)
+    # Autocommit-safe: alone in a group on PostgreSQL the writer runs its own transaction on
+    # the driver (see write_events); on SQLite its statements share one transaction.
+    app.state.committer.register(service.WRITER_KIND, service.write_events, autocommit=True)
     parse_user_agent("Mozilla/5.0")  # load ua-parser's rules now, not on the first request
 
 
