@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 
-from bench.common import match_first
+from bench.common import match_first, process_cpu_seconds
 from gati.app import create_app_from_env
 from gati.json import ORJSONResponse
 
@@ -82,7 +82,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, path: str, seconds: int, connections: int) -> tuple[float, int, int]:
+def wrk(
+    url: str, path: str, seconds: int, connections: int, server_pid: int | None = None
+) -> tuple[float, int, int]:
+    """One wrk run; with ``server_pid``, also the server's CPU per request (user + system,
+    less sensitive to the machine's other load than requests/s)."""
+    cpu_before = process_cpu_seconds([server_pid]) if server_pid else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % {"path": path, "site": SITE})
     out = subprocess.run(
@@ -104,13 +109,15 @@ def wrk(url: str, path: str, seconds: int, connections: int) -> tuple[float, int
         check=True,
     ).stdout
     os.unlink(script.name)
+    cpu = process_cpu_seconds([server_pid]) - cpu_before if server_pid else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    per_request = f", server CPU {1e6 * cpu / total:.0f} µs/request" if server_pid else ""
     print(
         f"  {path:14s} {rps:9.0f} req/s  ({total} requests, p50 {p50.group(1) if p50 else '?'}"
-        f", non-2xx {bad.group(1) if bad else 0})",
+        f", non-2xx {bad.group(1) if bad else 0}{per_request})",
         flush=True,
     )
     return rps, total, int(bad.group(1)) if bad else 0
@@ -215,8 +222,8 @@ def main() -> None:
         acknowledged = 0
         ratios = []
         for _ in range(args.rounds):
-            noop, _, _ = wrk(base, "/bench/noop", args.seconds, args.connections)
-            collect, total, bad = wrk(base, "/collect", args.seconds, args.connections)
+            noop, _, _ = wrk(base, "/bench/noop", args.seconds, args.connections, server.pid)
+            collect, total, bad = wrk(base, "/collect", args.seconds, args.connections, server.pid)
             best_noop, best_collect = max(best_noop, noop), max(best_collect, collect)
             acknowledged += total - bad
             ratios.append(collect / noop)
