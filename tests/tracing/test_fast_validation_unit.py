@@ -9,7 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
-from gati.tracing.schemas import fast_validate, validate_event
+from gati.tracing.schemas import (
+    event_data,
+    event_data_text,
+    fast_validate,
+    set_data_key,
+    validate_event,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -47,6 +53,14 @@ VALID = [
     _event(data=None),
     _event(event_type="agent_start", data={"metadata": {"user": "u"}}, environment="staging"),
     _event(event_type="agent_end", data={"parent_event_id": "e-1"}),  # own parent: dropped
+    _event(timestamp="2026-11-20T10:00:00"),  # naive = UTC
+    _event(timestamp="2026-11-20T10:00:00.123456-05:30"),
+    _event(data={}),
+    _event(data={"cost": 1, "cost_source": "estimate", "total_cost": 3}),
+    _event(data={"total_cost": 2, "input_tokens": 5.7, "completion_tokens": True}),
+    _event(data={"cost": None, "model": "", "parent_run_id": "", "parent_event_id": 42}),
+    _event(data={"model": {"id": 1}, "status": ["failed"], "environment": 7}),
+    _event(data={"metadata": {"a": 1}, "duration_ms": 5}, event_type="agent_start"),
 ]
 
 
@@ -60,6 +74,9 @@ def test_well_formed_batches_match_the_item_by_item_validator(shape: str) -> Non
     for got, want in zip(fast, slow, strict=True):
         assert not isinstance(want, list)
         g, w = asdict(got), asdict(want)
+        # The fast path keeps data as the request's JSON text; the slow path has the dict.
+        assert g.pop("data") is None and w.pop("data_json") is None
+        assert orjson.loads(g.pop("data_json")) == w.pop("data")
         if VALID[fast.index(got)]["event_id"] is None:  # both generate a fresh UUID
             assert len(g.pop("event_id")) == len(w.pop("event_id")) == 36
         assert g == w
@@ -89,3 +106,30 @@ def test_anything_unusual_takes_the_item_by_item_path(bad: Any) -> None:
 )
 def test_malformed_bodies_take_the_item_by_item_path(body: bytes) -> None:
     assert fast_validate(body, NOW) is None
+
+
+def test_data_is_kept_as_sent_and_decoded_only_on_demand() -> None:
+    body = b'{"events": [{"event_type": "llm_call", "run_id": "r", "agent_name": "a", "data": { "cost" : 0.25 , "x": [1, 2] } }]}'
+    (event,) = fast_validate(body, NOW) or []
+    assert event.data_json == '{ "cost" : 0.25 , "x": [1, 2] }'
+    assert event.cost == 0.25 and event.cost_unmarked
+    assert event_data_text(event) == '{ "cost" : 0.25 , "x": [1, 2] }'
+    set_data_key(event, "cost_source", "client")
+    assert event.data is None  # still not decoded
+    assert orjson.loads(event_data_text(event)) == {
+        "cost": 0.25,
+        "x": [1, 2],
+        "cost_source": "client",
+    }
+    assert event_data(event) == {"cost": 0.25, "x": [1, 2], "cost_source": "client"}
+    assert event.data_json is None  # the dict is now the one copy
+    set_data_key(event, "k", "v")
+    assert orjson.loads(event_data_text(event))["k"] == "v"
+
+
+@pytest.mark.parametrize("data", [b"{}", b"{ }", b"null"])
+def test_a_key_added_to_empty_data_makes_valid_json(data: bytes) -> None:
+    body = b'[{"event_type": "t", "run_id": "r", "agent_name": "a", "data": ' + data + b"}]"
+    (event,) = fast_validate(body, NOW) or []
+    set_data_key(event, "k", "v")
+    assert orjson.loads(event_data_text(event)) == {"k": "v"}

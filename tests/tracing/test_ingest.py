@@ -209,3 +209,50 @@ async def test_missing_timestamp_defaults_and_epoch_accepted(client: httpx.Async
     timeline = (await client.get("/api/runs/r4/timeline")).json()
     stamps = [e["timestamp"] for e in timeline["events"]]
     assert stamps[0] == "2024-11-04T10:30:00Z" and stamps[1] == "2024-11-04T10:30:00.500000Z"
+
+
+async def test_nul_characters_are_refused_per_item(client: httpx.AsyncClient) -> None:
+    """PostgreSQL cannot store U+0000 in text or jsonb: such an event is refused on both
+    databases with a reason, and the rest of the batch is stored."""
+    body = (
+        b'{"events": ['
+        b'{"event_type": "x", "run_id": "nul", "agent_name": "a", "data": {"k": "a\\u0000b"}},'
+        b'{"event_type": "x", "run_id": "nul\\u0000", "agent_name": "a"},'
+        b'{"event_type": "x", "run_id": "nul", "agent_name": "a", "data": {"k": "a\\\\u0000b"}}'
+        b"]}"
+    )
+    r = await client.post("/api/events", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["count"] == 1 and out["failed"] == 2
+    assert [(e["index"], "NUL" in e["message"]) for e in out["errors"]] == [(0, True), (1, True)]
+    (stored,) = (await client.get("/api/runs/nul/timeline")).json()["events"]
+    assert stored["data"] == {"k": "a\\u0000b"}  # a backslash, then "u0000": plain text
+
+
+async def test_invalid_utf8_is_400(client: httpx.AsyncClient) -> None:
+    body = b'{"events": [{"event_type": "x", "run_id": "u8", "agent_name": "a", "data": {"k": "\xff"}}]}'
+    r = await client.post("/api/events", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "malformed_json"
+    assert (await client.get("/api/runs/u8")).status_code == 404
+
+
+async def test_data_is_stored_as_sent_with_the_client_cost_marked(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (
+        b'{"events": [{"event_type": "llm_call", "run_id": "raw", "agent_name": "a", '
+        b'"data": { "cost" : 0.5, "model": "gpt-4o", "nested": {"z": [1, {"y": null}]}, '
+        b'"text": "caf\\u00e9 \\ud83d\\ude00" }}]}'
+    )
+    r = await client.post("/api/events", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["count"] == 1
+    (stored,) = (await client.get("/api/runs/raw/timeline")).json()["events"]
+    assert stored["data"] == {
+        "cost": 0.5,
+        "model": "gpt-4o",
+        "nested": {"z": [1, {"y": None}]},
+        "text": "café 😀",
+        "cost_source": "client",
+    }
+    assert (await client.get("/api/runs/raw")).json()["total_cost"] == pytest.approx(0.5)

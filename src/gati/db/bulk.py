@@ -224,8 +224,9 @@ async def insert_new(
     *,
     key: Sequence[str],
     json_columns: Sequence[str] = (),
-) -> set[tuple[Any, ...]]:
-    """Insert ``rows`` (tuples in ``columns`` order) skipping existing keys; return inserted keys.
+) -> set[tuple[Any, ...]] | None:
+    """Insert ``rows`` (tuples in ``columns`` order) skipping existing keys; return inserted keys,
+    or None when every row was inserted (their keys were all distinct and new).
 
     Values must already be in driver form: aware datetimes for PostgreSQL (``sqlite_timestamp``
     text for SQLite), dicts for JSON columns (serialised here).
@@ -250,7 +251,7 @@ async def _insert_new_pg(
     key: Sequence[str],
     key_index: list[int],
     json_index: list[int],
-) -> set[tuple[Any, ...]]:
+) -> set[tuple[Any, ...]] | None:
     if json_index:
         records: Sequence[tuple[Any, ...]] = [
             tuple(
@@ -268,7 +269,7 @@ async def _insert_new_pg(
     try:
         async with conn.begin_nested():
             await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
-        return {tuple(row[i] for i in key_index) for row in rows}
+        return None  # no unique violation: every row is new
     except asyncpg.UniqueViolationError:
         pass
     stage = f"stage_{table.name}"

@@ -66,6 +66,8 @@ async def insert_batch(conn: AsyncConnection, rows: Sequence[EventRow]) -> set[t
         key=KEY,
         json_columns=("properties",),
     )
+    if inserted is None:
+        return {(row.project_id, row.id) for row in rows}
     return {(int(k[0]), str(k[1])) for k in inserted}
 
 

@@ -15,7 +15,7 @@ from gati.tracing import pricing_repository as repository
 from gati.tracing.pricing import CustomPrice, PriceBook, apply_cost, compute_cost
 from gati.tracing.pricing_models import CustomModelPrice
 from gati.tracing.pricing_schemas import PriceCreate
-from gati.tracing.schemas import TraceEventIn
+from gati.tracing.schemas import TraceEventIn, event_data, set_data_key
 
 # A price without an effective date applies to every event, however old its timestamp.
 ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,15 +56,16 @@ async def price_events(conn: AsyncConnection, project_id: int, events: list[Trac
     pending: list[TraceEventIn] = []
     for event in events:
         if event.cost is not None:
-            if "cost_source" not in event.data and "cost" in event.data:
-                event.data["cost_source"] = "client"
+            if event.cost_unmarked:
+                set_data_key(event, "cost_source", "client")
+                event.cost_unmarked = False
         elif event.model is not None:
             pending.append(event)
     if not pending:
         return
     book = book_from_rows(await repository.price_rows_for_project(conn, project_id=project_id))
     for event in pending:
-        result = apply_cost(event.data, at=event.timestamp, book=book)
+        result = apply_cost(event_data(event), at=event.timestamp, book=book)
         if result is not None:
             event.cost = result.cost
 

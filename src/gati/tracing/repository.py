@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -16,7 +15,7 @@ from gati.db.bulk import insert_new
 from gati.db.engine import dialect_name
 from gati.db.types import sqlite_timestamp, utcnow
 from gati.tracing.models import Agent, AgentMetric, Run, TraceEvent
-from gati.tracing.schemas import TraceEventIn
+from gati.tracing.schemas import TraceEventIn, event_data_text
 
 EVENT_COLUMNS = (
     "project_id",
@@ -97,7 +96,7 @@ async def insert_events(
             e.tokens_in,
             e.tokens_out,
             e.model,
-            orjson.dumps(e.data).decode(),
+            event_data_text(e),
             created,
         )
         for e in events
@@ -109,7 +108,7 @@ async def insert_events(
         rows,
         key=("project_id", "event_id"),
     )
-    if len(inserted) == len(events):
+    if inserted is None or len(inserted) == len(events):
         return list(events)
     fresh: list[TraceEventIn] = []
     taken: set[str] = set()

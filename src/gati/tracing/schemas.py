@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+import orjson
 from pydantic import BaseModel
 
 from gati.ids import uuid_str
@@ -23,14 +25,19 @@ ERROR_STATUSES = frozenset({"error", "failed", "failure"})
 
 @dataclass(slots=True)
 class TraceEventIn:
-    """One validated event of ``POST /api/events`` with the fields Gati indexes pulled out of ``data``."""
+    """One validated event of ``POST /api/events`` with the fields Gati indexes pulled out of ``data``.
+
+    ``data`` is the event's ``data`` object, or None when the fast path kept it as the JSON text
+    of the request (``data_json``): then nothing decodes it unless an enricher needs the dict
+    (:func:`event_data`), and it is stored as sent.
+    """
 
     event_id: str
     run_id: str
     agent_name: str
     event_type: str
     timestamp: datetime
-    data: dict[str, Any]
+    data: dict[str, Any] | None
     parent_id: str | None = None
     latency_ms: float | None = None
     cost: float | None = None
@@ -41,6 +48,39 @@ class TraceEventIn:
     run_metadata: dict[str, Any] | None = None
     is_error: bool = False
     is_end: bool = False
+    data_json: str | None = None
+    # ``data`` has a "cost" key and no "cost_source" key (pricing marks such a cost as the client's).
+    cost_unmarked: bool = False
+
+
+def event_data(event: TraceEventIn) -> dict[str, Any]:
+    """The event's ``data`` as a dict (decoded from ``data_json`` the first time it is needed)."""
+    if event.data is None:
+        event.data = orjson.loads(event.data_json or "{}")
+        event.data_json = None
+    return event.data
+
+
+def event_data_text(event: TraceEventIn) -> str:
+    """The JSON text of the event's ``data``, as stored."""
+    if event.data_json is not None:
+        return event.data_json
+    return orjson.dumps(event.data).decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _json_pair(key: str, value: str) -> str:
+    return orjson.dumps({key: value}).decode()[1:-1]
+
+
+def set_data_key(event: TraceEventIn, key: str, value: str) -> None:
+    """Add a key that ``data`` does not have, without decoding ``data_json``."""
+    if event.data is None and event.data_json is not None and event.data_json.endswith("}"):
+        body = event.data_json[:-1].rstrip()
+        separator = "" if body.endswith("{") else ","
+        event.data_json = f"{body}{separator}{_json_pair(key, value)}}}"
+    else:
+        event_data(event)[key] = value
 
 
 @dataclass(slots=True)
@@ -60,19 +100,6 @@ def parse_timestamp(value: Any) -> datetime:
     raise ValueError("must be an ISO 8601 string or a Unix timestamp")
 
 
-def _number(data: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def _int(data: dict[str, Any], *keys: str) -> int | None:
-    number = _number(data, *keys)
-    return int(number) if number is not None else None
-
-
 def _text(
     raw: dict[str, Any], key: str, index: int, limit: int, errors: list[ItemError]
 ) -> str | None:
@@ -89,6 +116,21 @@ def _text(
         errors.append(ItemError(index, key, f"is longer than {limit} characters"))
         return None
     return value
+
+
+NUL_REASON = "contains the NUL character (\\u0000), which Gati does not store"
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether a JSON value has a NUL character in any string or key (PostgreSQL text and jsonb
+    cannot hold one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 def validate_event(raw: Any, index: int, now: datetime) -> TraceEventIn | list[ItemError]:
@@ -117,12 +159,61 @@ def validate_event(raw: Any, index: int, now: datetime) -> TraceEventIn | list[I
         data = {}
     elif not isinstance(data, dict):
         errors.append(ItemError(index, "data", f"must be a JSON object, got {type(data).__name__}"))
+    if not errors and _contains_nul(raw):
+        errors.append(ItemError(index, "", NUL_REASON))
     if errors:
         return errors
     assert event_type is not None and run_id is not None and agent_name is not None
     return _event(
-        str(event_id), run_id, agent_name, event_type, timestamp, data, raw.get("environment")
+        str(event_id),
+        run_id,
+        agent_name,
+        event_type,
+        timestamp,
+        msgspec.convert(data, _DataFields) if data else _NO_FIELDS,
+        raw.get("environment"),
+        data,
     )
+
+
+class _DataFields(msgspec.Struct):
+    """The keys of ``data`` that Gati reads (any others are skipped, in C, when decoding)."""
+
+    parent_run_id: Any = None
+    parent_event_id: Any = None
+    status: Any = None
+    environment: Any = None
+    run_metadata: Any = None
+    metadata: Any = None
+    model: Any = None
+    latency_ms: Any = None
+    duration_ms: Any = None
+    cost: Any = msgspec.UNSET
+    total_cost: Any = None
+    tokens_in: Any = None
+    input_tokens: Any = None
+    prompt_tokens: Any = None
+    tokens_out: Any = None
+    output_tokens: Any = None
+    completion_tokens: Any = None
+    cost_source: Any = msgspec.UNSET
+
+
+_DECODE_FIELDS = msgspec.json.Decoder(_DataFields)
+_NO_FIELDS = _DataFields()
+
+
+_NUMBER_TYPES = frozenset({int, float})  # not bool
+
+
+def _num(value: Any, *more: Any) -> float | None:
+    """The first value that is a JSON number, as a float."""
+    if type(value) in _NUMBER_TYPES:
+        return float(value)
+    for value in more:
+        if type(value) in _NUMBER_TYPES:
+            return float(value)
+    return None
 
 
 def _event(
@@ -131,41 +222,53 @@ def _event(
     agent_name: str,
     event_type: str,
     timestamp: datetime,
-    data: dict[str, Any],
+    f: _DataFields,
     top_environment: Any,
+    data: dict[str, Any] | None,
+    data_json: str | None = None,
 ) -> TraceEventIn:
-    """A valid event with the fields Gati indexes pulled out of ``data`` (both validation paths)."""
-    parent = data.get("parent_run_id") or data.get("parent_event_id")
+    """A valid event with the fields Gati indexes pulled out of ``data`` (both validation paths:
+    ``f`` holds the keys of ``data`` that matter, ``data`` or ``data_json`` the whole object)."""
+    parent = f.parent_run_id or f.parent_event_id
     parent_id = str(parent)[:MAX_ID_LENGTH] if parent not in (None, "") else None
     if parent_id == event_id:
         parent_id = None  # an event cannot be its own parent
-    status = data.get("status")
+    status = f.status
     is_error = event_type in ERROR_EVENT_TYPES or (
         isinstance(status, str) and status.lower() in ERROR_STATUSES
     )
-    environment = data.get("environment") or top_environment
-    metadata = data.get("run_metadata")
+    environment = f.environment or top_environment
+    metadata = f.run_metadata
     if metadata is None and event_type == "agent_start":
-        metadata = data.get("metadata")
-    model = data.get("model")
-    return TraceEventIn(
-        event_id=event_id,
-        run_id=run_id,
-        agent_name=agent_name,
-        event_type=event_type,
-        timestamp=timestamp,
-        data=data,
-        parent_id=parent_id,
-        latency_ms=_number(data, "latency_ms", "duration_ms"),
-        cost=_number(data, "cost", "total_cost"),
-        tokens_in=_int(data, "tokens_in", "input_tokens", "prompt_tokens"),
-        tokens_out=_int(data, "tokens_out", "output_tokens", "completion_tokens"),
-        model=str(model)[:MAX_NAME_LENGTH] if model not in (None, "") else None,
-        environment=str(environment)[:100] if isinstance(environment, (str, int)) else None,
-        run_metadata=metadata if isinstance(metadata, dict) else None,
-        is_error=is_error,
-        is_end=event_type in END_EVENT_TYPES,
+        metadata = f.metadata
+    model = f.model
+    tokens_in = _num(f.tokens_in, f.input_tokens, f.prompt_tokens)
+    tokens_out = _num(f.tokens_out, f.output_tokens, f.completion_tokens)
+    cost = f.cost
+    return TraceEventIn(  # positional: this runs for every event of every batch
+        event_id,
+        run_id,
+        agent_name,
+        event_type,
+        timestamp,
+        data,
+        parent_id,
+        _num(f.latency_ms, f.duration_ms),
+        _num(cost, f.total_cost),
+        int(tokens_in) if tokens_in is not None else None,
+        int(tokens_out) if tokens_out is not None else None,
+        str(model)[:MAX_NAME_LENGTH] if model is not None and model != "" else None,
+        str(environment)[:100] if isinstance(environment, (str, int)) else None,
+        metadata if isinstance(metadata, dict) else None,
+        is_error,
+        event_type in END_EVENT_TYPES,
+        data_json,
+        cost is not msgspec.UNSET and f.cost_source is msgspec.UNSET,
     )
+
+
+_EMPTY_DATA = msgspec.Raw(b"{}")
+_NULL_DATA = msgspec.Raw(b"null")
 
 
 # Fast path: a batch whose every event is well-formed is decoded and type-checked by msgspec (in C)
@@ -173,12 +276,14 @@ def _event(
 # an empty or oversized string) returns None and the batch goes through ``validate_event`` one item
 # at a time, which names each problem. Both paths build events with ``_event``.
 class _FastEvent(msgspec.Struct):
-    event_type: str
-    run_id: str
-    agent_name: str
-    timestamp: str | int | float | None = None
-    data: dict[str, Any] | None = None
-    event_id: str | None = None
+    event_type: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TYPE_LENGTH)]
+    run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    agent_name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+    # RFC 3339 strings are parsed in C; other ISO 8601 forms fail here and take the slow path.
+    timestamp: datetime | float | None = None
+    # Kept as the request's JSON text: decoded once more only for the keys in _DataFields.
+    data: msgspec.Raw = _EMPTY_DATA
+    event_id: Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None = None
     environment: Any = None
 
 
@@ -192,48 +297,51 @@ _DECODE_LIST = msgspec.json.Decoder(list[_FastEvent])
 
 def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
     """Every event of a well-formed batch, or None to take the item-by-item path."""
+    if b"\\u0000" in body or b"\x00" in body:
+        return None  # maybe a NUL character: the slow path finds which events have one
     try:
         if body.lstrip()[:1] == b"[":
             items = _DECODE_LIST.decode(body)
         else:
             items = _DECODE_BATCH.decode(body).events
-    except msgspec.DecodeError:  # includes ValidationError
-        return None
-    if not items:
-        return None
-    out: list[TraceEventIn] = []
-    append = out.append
-    for e in items:
-        event_type, run_id, agent_name, event_id = e.event_type, e.run_id, e.agent_name, e.event_id
-        if (
-            not event_type
-            or not run_id
-            or not agent_name
-            or len(event_type) > MAX_TYPE_LENGTH
-            or len(run_id) > MAX_ID_LENGTH
-            or len(agent_name) > MAX_NAME_LENGTH
-            or (event_id is not None and len(event_id) > MAX_ID_LENGTH)
-        ):
+        if not items:
             return None
-        ts = e.timestamp
-        if ts is None:
-            timestamp = now
-        else:
-            try:
+        out: list[TraceEventIn] = []
+        append = out.append
+        decode_fields = _DECODE_FIELDS.decode
+        for e in items:
+            ts = e.timestamp
+            if ts is None:
+                timestamp = now
+            elif isinstance(ts, float):
                 timestamp = parse_timestamp(ts)
-            except (ValueError, TypeError, OverflowError, OSError):
-                return None
-        append(
-            _event(
-                event_id or uuid_str(),
-                run_id,
-                agent_name,
-                event_type,
-                timestamp,
-                e.data if e.data is not None else {},
-                e.environment,
+            else:
+                tz = ts.tzinfo
+                timestamp = (
+                    ts
+                    if tz is UTC
+                    else ts.replace(tzinfo=UTC)
+                    if tz is None
+                    else ts.astimezone(UTC)
+                )
+            raw = e.data
+            if raw == _NULL_DATA:
+                raw = _EMPTY_DATA
+            append(
+                _event(
+                    e.event_id or uuid_str(),
+                    e.run_id,
+                    e.agent_name,
+                    e.event_type,
+                    timestamp,
+                    decode_fields(raw),  # fails (slow path) unless data is an object
+                    e.environment,
+                    None,
+                    bytes(raw).decode(),  # UnicodeDecodeError (a ValueError): slow path
+                )
             )
-        )
+    except (msgspec.DecodeError, ValueError, OverflowError, OSError):
+        return None  # msgspec.ValidationError is a DecodeError; the others: epoch timestamps
     return out
 
 

@@ -85,11 +85,10 @@ async def write_events(
     fresh = await repository.insert_events(conn, project_id=project_id, events=events)
     if not fresh:
         return WriteResult(0, len(events))
-    # One pass over the new events: per-run, per-agent and per-bucket deltas.
+    # One pass over the new events: per-run and per-(agent, hour) deltas; agents and the daily
+    # and monthly buckets are sums of the hours, added up after the loop.
     runs: dict[str, RunDelta] = {}
-    agents: dict[str, AgentDelta] = {}
-    buckets: dict[tuple[str, str, datetime], BucketDelta] = {}
-    bucket_starts: dict[datetime, tuple[datetime, datetime, datetime]] = {}
+    hours: dict[tuple[str, datetime], BucketDelta] = {}
     for e in fresh:
         ts = e.timestamp
         cost = e.cost or 0.0
@@ -118,27 +117,36 @@ async def write_events(
             run.environment = e.environment
         if e.run_metadata:
             run.run_metadata = {**(run.run_metadata or {}), **e.run_metadata}
-        agent = agents.get(e.agent_name)
+        key = (e.agent_name, ts.replace(minute=0, second=0, microsecond=0))
+        b = hours.get(key)
+        if b is None:
+            b = hours[key] = BucketDelta()
+        b.events += 1
+        b.errors += e.is_error
+        b.cost += cost
+        b.tokens_in += tin
+        b.tokens_out += tout
+        b.duration_ms += latency
+    agents: dict[str, AgentDelta] = {}
+    buckets: dict[tuple[str, str, datetime], BucketDelta] = {}
+    for (agent_name, hour), h in hours.items():
+        agent = agents.get(agent_name)
         if agent is None:
-            agent = agents[e.agent_name] = AgentDelta()
-        agent.events += 1
-        agent.cost += cost
-        agent.tokens_in += tin
-        agent.tokens_out += tout
-        hour_key = ts.replace(minute=0, second=0, microsecond=0)
-        starts = bucket_starts.get(hour_key)
-        if starts is None:
-            starts = bucket_starts[hour_key] = _buckets(ts)
-        for period, bucket in zip(PERIODS, starts, strict=True):
-            b = buckets.get((e.agent_name, period, bucket))
+            agent = agents[agent_name] = AgentDelta()
+        agent.events += h.events
+        agent.cost += h.cost
+        agent.tokens_in += h.tokens_in
+        agent.tokens_out += h.tokens_out
+        for period, start in zip(PERIODS, _buckets(hour), strict=True):
+            b = buckets.get((agent_name, period, start))
             if b is None:
-                b = buckets[(e.agent_name, period, bucket)] = BucketDelta()
-            b.events += 1
-            b.errors += e.is_error
-            b.cost += cost
-            b.tokens_in += tin
-            b.tokens_out += tout
-            b.duration_ms += latency
+                b = buckets[(agent_name, period, start)] = BucketDelta()
+            b.events += h.events
+            b.errors += h.errors
+            b.cost += h.cost
+            b.tokens_in += h.tokens_in
+            b.tokens_out += h.tokens_out
+            b.duration_ms += h.duration_ms
     # A run first seen through a child span moves to its root's agent when the root arrives.
     awaiting = await repository.runs_awaiting_root(
         conn, project_id=project_id, run_ids=[r.run_id for r in runs.values() if r.has_root]
