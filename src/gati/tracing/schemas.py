@@ -337,7 +337,7 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
                     decode_fields(raw),  # fails (slow path) unless data is an object
                     e.environment,
                     None,
-                    bytes(raw).decode(),  # UnicodeDecodeError (a ValueError): slow path
+                    str(raw, "utf-8"),  # UnicodeDecodeError (a ValueError): slow path
                 )
             )
     except (msgspec.DecodeError, ValueError, OverflowError, OSError):

@@ -88,14 +88,16 @@ async def write_events(
     # One pass over the new events: per-run and per-(agent, hour) deltas; agents and the daily
     # and monthly buckets are sums of the hours, added up after the loop.
     runs: dict[str, RunDelta] = {}
-    hours: dict[tuple[str, datetime], BucketDelta] = {}
+    hours: dict[tuple[str, int, int, int, int], BucketDelta] = {}
     for e in fresh:
         ts = e.timestamp
+        if ts.tzinfo is not UTC:
+            ts = ts.astimezone(UTC)
         cost = e.cost or 0.0
         tin = e.tokens_in or 0
         tout = e.tokens_out or 0
         latency = e.latency_ms or 0.0
-        end = ts + timedelta(milliseconds=latency) if latency else ts
+        end = ts + timedelta(0, 0, 0, latency) if latency else ts  # positional: milliseconds
         run = runs.get(e.run_id)
         if run is None:
             run = runs[e.run_id] = RunDelta(project_id, e.run_id, e.agent_name, ts, end)
@@ -117,7 +119,8 @@ async def write_events(
             run.environment = e.environment
         if e.run_metadata:
             run.run_metadata = {**(run.run_metadata or {}), **e.run_metadata}
-        key = (e.agent_name, ts.replace(minute=0, second=0, microsecond=0))
+        # Cheaper than ts.replace(minute=0, ...), which costs ~1.4 µs.
+        key = (e.agent_name, ts.year, ts.month, ts.day, ts.hour)
         b = hours.get(key)
         if b is None:
             b = hours[key] = BucketDelta()
@@ -129,7 +132,7 @@ async def write_events(
         b.duration_ms += latency
     agents: dict[str, AgentDelta] = {}
     buckets: dict[tuple[str, str, datetime], BucketDelta] = {}
-    for (agent_name, hour), h in hours.items():
+    for (agent_name, year, month, day, hour), h in hours.items():
         agent = agents.get(agent_name)
         if agent is None:
             agent = agents[agent_name] = AgentDelta()
@@ -137,7 +140,9 @@ async def write_events(
         agent.cost += h.cost
         agent.tokens_in += h.tokens_in
         agent.tokens_out += h.tokens_out
-        for period, start in zip(PERIODS, _buckets(hour), strict=True):
+        for period, start in zip(
+            PERIODS, _buckets(datetime(year, month, day, hour, tzinfo=UTC)), strict=True
+        ):
             b = buckets.get((agent_name, period, start))
             if b is None:
                 b = buckets[(agent_name, period, start)] = BucketDelta()

@@ -1,0 +1,120 @@
+"""gati.db.bulk.insert_new on SQLite: new rows go in with one executemany inside a savepoint (no
+lookup of existing keys); a batch with a known key falls back to the lookup path and stores
+exactly the new rows; a foreign-key failure leaves nothing behind and surfaces as SQLAlchemy's
+IntegrityError."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, func, select
+from sqlalchemy.exc import IntegrityError
+
+from gati.db import bulk
+from gati.db.engine import Database
+from gati.settings import Settings
+
+_metadata = MetaData()
+parents = Table("bulk_parents", _metadata, Column("id", Integer, primary_key=True))
+items = Table(
+    "bulk_items",
+    _metadata,
+    Column("parent_id", ForeignKey("bulk_parents.id"), primary_key=True),
+    Column("key", String(32), primary_key=True),
+    Column("payload", String),
+)
+COLUMNS = ("parent_id", "key", "payload")
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bulk.db'}"
+    database = Database(url, Settings(database_url=url))
+    async with database.connection() as conn:
+        await conn.run_sync(_metadata.create_all)
+        await conn.execute(parents.insert(), [{"id": 1}])
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def _tracing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement SQLite runs from now on (sqlite3's trace callback on new connections)."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return statements
+
+
+async def _keys(db: Database) -> list[tuple[Any, ...]]:
+    async with db.connection() as conn:
+        result = await conn.execute(select(items.c.key, items.c.payload).order_by(items.c.key))
+        return [tuple(r) for r in result]
+
+
+async def _insert(db: Database, rows: list[tuple[Any, ...]]) -> set[tuple[Any, ...]] | None:
+    async with db.connection() as conn:
+        return await bulk.insert_new(conn, items, COLUMNS, rows, key=("parent_id", "key"))
+
+
+async def test_new_rows_take_one_executemany_and_no_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = _tracing(monkeypatch)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}"
+    database = Database(url, Settings(database_url=url))
+    try:
+        async with database.connection() as conn:
+            await conn.run_sync(_metadata.create_all)
+            await conn.execute(parents.insert(), [{"id": 1}])
+        statements.clear()
+        rows = [(1, f"k{i}", f"p{i}") for i in range(500)]
+        assert await _insert(database, rows) is None  # every row was new
+        assert len(await _keys(database)) == 500
+    finally:
+        await database.dispose()
+    inserts = [s for s in statements if s.startswith("INSERT INTO bulk_items")]
+    assert len(inserts) == 500  # the executemany's rows, one statement text each
+    assert not [s for s in statements if s.startswith("SELECT key FROM bulk_items")]
+    assert "SAVEPOINT gati_insert_new" in statements
+    assert "RELEASE gati_insert_new" in statements
+
+
+async def test_known_keys_fall_back_and_only_new_rows_are_stored(db: Database) -> None:
+    assert await _insert(db, [(1, "a", "first"), (1, "b", "first")]) is None
+    inserted = await _insert(db, [(1, "b", "second"), (1, "c", "second"), (1, "c", "third")])
+    assert inserted == {(1, "c")}
+    assert await _keys(db) == [("a", "first"), ("b", "first"), ("c", "second")]
+
+
+async def test_a_foreign_key_failure_stores_nothing(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        await _insert(db, [(1, "ok", "x"), (2, "orphan", "x")])
+    assert await _keys(db) == []
+    async with db.connection() as conn:
+        assert await conn.scalar(select(func.count()).select_from(items)) == 0
+
+
+async def test_the_insert_joins_the_callers_transaction(db: Database) -> None:
+    """The fast path's savepoint is nested in the caller's transaction: rolling that back
+    removes the rows too."""
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with db.connection() as conn:
+            await bulk.insert_new(conn, items, COLUMNS, [(1, "z", "x")], key=("parent_id", "key"))
+            raise Abort
+    assert await _keys(db) == []
