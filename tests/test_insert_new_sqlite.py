@@ -1,5 +1,5 @@
-"""gati.db.bulk.insert_new on SQLite: new rows go in with one executemany inside a savepoint (no
-lookup of existing keys); a batch with a known key falls back to the lookup path and stores
+"""gati.db.bulk.insert_new on SQLite: new rows go in as one multi-row statement inside a savepoint
+(no lookup of existing keys); a batch with a known key falls back to the lookup path and stores
 exactly the new rows; a foreign-key failure leaves nothing behind and surfaces as SQLAlchemy's
 IntegrityError."""
 
@@ -68,7 +68,7 @@ async def _insert(db: Database, rows: list[tuple[Any, ...]]) -> set[tuple[Any, .
         return await bulk.insert_new(conn, items, COLUMNS, rows, key=("parent_id", "key"))
 
 
-async def test_new_rows_take_one_executemany_and_no_lookup(
+async def test_new_rows_take_one_statement_and_no_lookup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     statements = _tracing(monkeypatch)
@@ -85,7 +85,7 @@ async def test_new_rows_take_one_executemany_and_no_lookup(
     finally:
         await database.dispose()
     inserts = [s for s in statements if s.startswith("INSERT INTO bulk_items")]
-    assert len(inserts) == 500  # the executemany's rows, one statement text each
+    assert len(inserts) == 1 and inserts[0].count("), (") == 499  # one multi-row statement
     assert not [s for s in statements if s.startswith("SELECT key FROM bulk_items")]
     assert "SAVEPOINT gati_insert_new" in statements
     assert "RELEASE gati_insert_new" in statements

@@ -7,8 +7,10 @@ the keys it actually inserted, so that callers update derived totals only for ne
   key, COPY into a temporary staging table and one
   ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING key`` instead (duplicates, within the
   batch or against stored rows, are dropped by the database, race-free across concurrent writers).
-- SQLite: a single writer connection holds the write lock for the whole transaction, so a lookup of
-  the existing keys followed by one ``executemany`` is race-free too.
+- SQLite: all the rows as multi-row statements (``gati.db.sqlite_rows``) inside a savepoint; if
+  fewer rows went in than were sent (ON CONFLICT DO NOTHING), the savepoint is rolled back and a
+  lookup of the existing keys followed by one insert of the new rows runs instead (a single
+  writer connection holds the write lock for the whole transaction, so this is race-free too).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-SQLITE_MAX_VARIABLES = 30000  # below SQLite's 32,766 parameters per statement
+from gati.db import sqlite_rows
+
+SQLITE_MAX_VARIABLES = sqlite_rows.MAX_VARIABLES
 
 # Key of ``AsyncConnection.info`` during a group commit of an autocommit kind: the driver
 # connection on which statements may be sent straight, each committing on its own
@@ -185,7 +189,10 @@ def _sqlite_insert_all_new(
         db.execute("BEGIN")
     db.execute("SAVEPOINT gati_insert_new")
     try:
-        inserted = db.executemany(sql, rows).rowcount
+        # Multi-row statements, not executemany (see gati.db.sqlite_rows).
+        results = sqlite_rows.execute_rows(db.execute, sql, rows)
+        assert results is not None, sql
+        inserted = sum(cursor.rowcount for cursor in results)
     except BaseException:
         db.execute("ROLLBACK TO gati_insert_new")
         db.execute("RELEASE gati_insert_new")
@@ -328,7 +335,7 @@ async def _insert_new_sqlite(
             )
             for row in rows
         ]
-    # Fast path, as on PostgreSQL: all the rows in one executemany inside a savepoint, in one
+    # Fast path, as on PostgreSQL: all the rows in multi-row statements inside a savepoint, in one
     # thread hop. New rows (the common case) cost exactly that; if any key was there already
     # (ON CONFLICT DO NOTHING made fewer changes than rows), the savepoint is rolled back and
     # the lookup path below runs.

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
+from gati.db import sqlite_rows
 from gati.settings import Settings, dialect_of
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -91,6 +92,7 @@ class Database:
             for engine in (self.write_engine, self.read_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
                 event.listen(engine.sync_engine, "reset", _sqlite_reset)
+            sqlite_rows.register(self.write_engine.sync_engine)
         else:
             self.write_engine = create_async_engine(
                 url,

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gati.db import bulk
+from gati.db import bulk, sqlite_rows
 from gati.db import dialect as d
 from gati.db.types import sqlite_timestamp, utcnow
 from gati.errors.models import ErrorEvent, Issue, IssueValue
@@ -351,7 +351,7 @@ def insert_issue_values_sqlite(
         (i, k, v, sqlite_timestamp(ts)) for i, k, v, ts in sorted(set(values), key=lambda r: r[:3])
     ]
     if rows:
-        db.executemany(_SQLITE_VALUES_SQL, rows)
+        sqlite_rows.execute_rows(db.execute, _SQLITE_VALUES_SQL, rows)
 
 
 async def row_ids_by_event_id(
