@@ -377,3 +377,38 @@ async def test_a_request_larger_than_max_batch_size_is_stored_whole(
         run = (await app.get(f"/api/runs/{trace_id_of(spans)}")).json()
         assert run["event_count"] == 31
         assert run["status"] == "completed"
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+async def test_a_span_with_a_nul_character_is_rejected_alone(
+    client: httpx.AsyncClient, encoding: str
+) -> None:
+    """PostgreSQL cannot store U+0000: a span carrying one is rejected with a reason, the others
+    of the request are stored (on both databases)."""
+
+    def spans(tracer: Tracer) -> None:
+        with tracer.start_as_current_span("root"):
+            with tracer.start_as_current_span("clean") as clean:
+                clean.set_attribute("note", "fine")
+            with tracer.start_as_current_span("dirty") as dirty:
+                dirty.set_attribute("note", "nul\x00here")
+
+    recorded = record(spans)
+    if encoding == "protobuf":
+        response = await post_protobuf(client, recorded)
+        assert response.status_code == 200, response.text
+        reply = ExportTraceServiceResponse.FromString(response.content)
+        rejected, message = (
+            reply.partial_success.rejected_spans,
+            reply.partial_success.error_message,
+        )
+    else:
+        body = as_otlp_json(recorded)
+        assert b"\\u0000" in body
+        response = await client.post("/v1/traces", content=body, headers=JSON)
+        assert response.status_code == 200, response.text
+        partial = response.json()["partialSuccess"]
+        rejected, message = int(partial["rejectedSpans"]), partial["errorMessage"]
+    assert rejected == 1 and "NUL" in message
+    stored = nodes((await read_trace(client, trace_id_of(recorded)))["execution_tree"])
+    assert set(stored) == {"root", "clean"}

@@ -76,6 +76,8 @@ async def export_traces(
         decoded=decoded,
         max_batch_size=settings.max_batch_size,
         max_event_bytes=settings.max_event_bytes if len(raw) > settings.max_event_bytes else None,
+        # OTLP/JSON has a NUL character only as the escape \u0000; protobuf strings may hold one.
+        check_nul=not as_json or b"\\u0000" in raw,
     )
     body = encode_export_response(
         rejected_spans=result.rejected, error_message=result.error_message, as_json=as_json

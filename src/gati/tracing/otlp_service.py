@@ -32,6 +32,7 @@ async def ingest_spans(
     decoded: DecodedSpans,
     max_batch_size: int,
     max_event_bytes: int | None,
+    check_nul: bool = True,
 ) -> OtlpIngestResult:
     """Validate the span events with the core rules and store them in one transaction.
 
@@ -40,7 +41,7 @@ async def ingest_spans(
     requests; the core's idempotency on ``(project, event_id)`` makes re-sent spans no-ops.
     """
     result = OtlpIngestResult(errors=list(decoded.errors))
-    validated = validate_batch(decoded.events, max_event_bytes=max_event_bytes)
+    validated = validate_batch(decoded.events, max_event_bytes=max_event_bytes, check_nul=check_nul)
     for error in validated.errors:
         raw = decoded.events[error.index] if 0 <= error.index < len(decoded.events) else None
         span_id = raw.get("event_id") if isinstance(raw, dict) else None

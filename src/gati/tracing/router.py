@@ -77,6 +77,8 @@ async def ingest_events(
         max_batch_size=settings.max_batch_size,
         # Checking each event's size only matters when the whole body could exceed the limit.
         max_event_bytes=settings.max_event_bytes if len(raw) > settings.max_event_bytes else None,
+        # Valid JSON has a NUL character only as the escape \u0000: none in the body, none to find.
+        check_nul=b"\\u0000" in raw,
     )
     return ORJSONResponse(result)
 

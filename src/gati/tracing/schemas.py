@@ -133,7 +133,9 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def validate_event(raw: Any, index: int, now: datetime) -> TraceEventIn | list[ItemError]:
+def validate_event(
+    raw: Any, index: int, now: datetime, *, check_nul: bool = True
+) -> TraceEventIn | list[ItemError]:
     if not isinstance(raw, dict):
         return [ItemError(index, "", f"each event must be a JSON object, got {type(raw).__name__}")]
     errors: list[ItemError] = []
@@ -159,7 +161,7 @@ def validate_event(raw: Any, index: int, now: datetime) -> TraceEventIn | list[I
         data = {}
     elif not isinstance(data, dict):
         errors.append(ItemError(index, "data", f"must be a JSON object, got {type(data).__name__}"))
-    if not errors and _contains_nul(raw):
+    if not errors and check_nul and _contains_nul(raw):
         errors.append(ItemError(index, "", NUL_REASON))
     if errors:
         return errors
