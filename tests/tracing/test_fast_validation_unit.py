@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
+from gati.ingest.batch import ItemError
 from gati.tracing.schemas import (
+    NUL_REASON,
     event_data,
     event_data_text,
     fast_validate,
@@ -133,3 +135,21 @@ def test_a_key_added_to_empty_data_makes_valid_json(data: bytes) -> None:
     (event,) = fast_validate(body, NOW) or []
     set_data_key(event, "k", "v")
     assert orjson.loads(event_data_text(event)) == {"k": "v"}
+
+
+@pytest.mark.parametrize(
+    ("value", "has_nul"),
+    [
+        ({"a": "x\x00y"}, True),
+        ({"a\x00": 1}, True),
+        ({"a": [1, {"b": ["\x00"]}]}, True),
+        ({"a": "a\\u0000b"}, False),  # a backslash, then "u0000": plain text
+        ({"a": "clean", "n": None, "f": 1.5, "l": [True]}, False),
+        ({"a": 2**70, "b": "\x00"}, True),  # not serialisable by orjson: walked instead
+        ({"a": 2**70, "b": "clean"}, False),
+    ],
+)
+def test_nul_characters_are_found_anywhere(value: Any, has_nul: bool) -> None:
+    assert (
+        validate_event({**_event(), "data": value}, 0, NOW) == [ItemError(0, "", NUL_REASON)]
+    ) is has_nul
