@@ -179,6 +179,21 @@ def _sqlite_atomic(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
     return result
 
 
+def _json_rows(
+    rows: Sequence[tuple[Any, ...]], json_index: Sequence[int]
+) -> Sequence[tuple[Any, ...]]:
+    """``rows`` with the values of the JSON columns at ``json_index`` serialised (None stays)."""
+    if not json_index:
+        return rows
+    return [
+        tuple(
+            orjson.dumps(v).decode() if i in json_index and v is not None else v
+            for i, v in enumerate(row)
+        )
+        for row in rows
+    ]
+
+
 def _sqlite_insert_all_new(
     db: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]
 ) -> bool:
@@ -280,16 +295,7 @@ async def _insert_new_pg(
     key_index: list[int],
     json_index: list[int],
 ) -> set[tuple[Any, ...]] | None:
-    if json_index:
-        records: Sequence[tuple[Any, ...]] = [
-            tuple(
-                orjson.dumps(v).decode() if i in json_index and v is not None else v
-                for i, v in enumerate(row)
-            )
-            for row in rows
-        ]
-    else:
-        records = rows
+    records = _json_rows(rows, json_index)
     driver = await raw_driver(conn)
     # Fast path: COPY straight into the table inside a savepoint. New events (the common case)
     # cost exactly a COPY. Any duplicate (a retried batch, a repeated id) makes the COPY fail
@@ -327,14 +333,7 @@ async def _insert_new_sqlite(
     key_index: list[int],
     json_index: list[int],
 ) -> set[tuple[Any, ...]] | None:
-    if json_index:
-        rows = [
-            tuple(
-                orjson.dumps(v).decode() if i in json_index and v is not None else v
-                for i, v in enumerate(row)
-            )
-            for row in rows
-        ]
+    rows = _json_rows(rows, json_index)
     # Fast path, as on PostgreSQL: all the rows in multi-row statements inside a savepoint, in one
     # thread hop. New rows (the common case) cost exactly that; if any key was there already
     # (ON CONFLICT DO NOTHING made fewer changes than rows), the savepoint is rolled back and
@@ -454,15 +453,7 @@ async def insert_new_returning(
     columns returned of each inserted row (default ``key``)."""
     if not rows:
         return set()
-    json_index = {columns.index(c) for c in json_columns}
-    if json_index:
-        rows = [
-            tuple(
-                orjson.dumps(v).decode() if i in json_index and v is not None else v
-                for i, v in enumerate(row)
-            )
-            for row in rows
-        ]
+    rows = _json_rows(rows, [columns.index(c) for c in json_columns])
     records = await _insert_returning(
         conn, table, columns, rows, returning=returning or key, conflict=key
     )
