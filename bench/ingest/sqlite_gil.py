@@ -1,7 +1,9 @@
 """bench/ingest/sqlite_gil: rows/s into SQLite's trace_events by ``executemany`` and by multi-row
 statements (gati.db.sqlite_rows), with the other thread idle and with it busy running Python.
 
-    uv run python -m bench.ingest.sqlite_gil [--events 100000]
+    uv run python -m bench.ingest.sqlite_gil [--events 100000] [--switch-interval 0.0005]
+
+(``gati serve`` on SQLite sets the switch interval to 0.5 ms: gati.process_tuning.)
 
 Why it matters: aiosqlite runs SQLite on its own thread while the event loop runs Python on the
 main one. sqlite3 releases the GIL around each row's step, and every re-acquire waits for the
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -85,10 +88,16 @@ def _rate(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--switch-interval", type=float, default=None, help="seconds")
     args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     rows = rows_for(make_events(args.events, seed=3), sqlite=True)
     print(f"machine: {machine()}")
-    print(f"{len(rows):,} trace events in batches of {BATCH:,}")
+    print(
+        f"{len(rows):,} trace events in batches of {BATCH:,}; "
+        f"switch interval {sys.getswitchinterval() * 1000:g} ms"
+    )
     for name, insert in (("executemany", _executemany), ("multi-row", _multirow)):
         for busy in (False, True):
             other = "busy" if busy else "idle"
