@@ -6,7 +6,7 @@ import gc
 import sys
 
 SWITCH_INTERVAL = 0.0005
-GC_THRESHOLD0 = 10_000
+GC_THRESHOLD0 = 100_000  # docs/decisions.md, "Process tuning": measured on 10,000-event batches
 
 _TUNED = False
 
@@ -19,7 +19,9 @@ def tune_process(dialect: str) -> None:
       group-commit batches several times slower under load.
     * Objects alive after start-up (imports, routes, compiled regexes: ~200,000) are moved out of
       the garbage collector's generations, so the frequent collections that request handling
-      triggers no longer walk them; the first generation is collected less often.
+      triggers no longer walk them; the first generation is collected less often (every 100,000
+      allocations: a 10,000-event batch keeps ~40,000 objects alive while it is handled, and at
+      10,000 the collections that walked them cost 2 to 6 µs per event).
     """
     global _TUNED
     if _TUNED:
