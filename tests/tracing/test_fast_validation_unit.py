@@ -147,6 +147,7 @@ def test_a_key_added_to_empty_data_makes_valid_json(data: bytes) -> None:
         ({"a": "clean", "n": None, "f": 1.5, "l": [True]}, False),
         ({"a": 2**70, "b": "\x00"}, True),  # not serialisable by orjson: walked instead
         ({"a": 2**70, "b": "clean"}, False),
+        ({"a": 2**70, "b": ("x", "\x00")}, True),  # tuples too (built in Python, e.g. by OTLP)
     ],
 )
 def test_nul_characters_are_found_anywhere(value: Any, has_nul: bool) -> None:

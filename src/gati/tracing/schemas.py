@@ -138,7 +138,7 @@ def _walk_for_nul(value: Any) -> bool:
         return "\x00" in value
     if isinstance(value, dict):
         return any("\x00" in k or _walk_for_nul(v) for k, v in value.items())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return any(_walk_for_nul(v) for v in value)
     return False
 
