@@ -17,6 +17,7 @@ from gati.db import migrate
 from gati.db.engine import Database
 from gati.exceptions import error_response, install_error_handlers
 from gati.ingest.groupcommit import GroupCommitter
+from gati.ingest.nul import NUL_REASON, NUL_SQLSTATES, RefuseNulInUrl
 from gati.jobs.registry import InProcessRunner
 from gati.logging_setup import AccessLogMiddleware
 from gati.process_tuning import tune_process
@@ -179,6 +180,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def db_errors(request: Request, exc: Exception) -> Response:
         if _is_connection_error(exc):
             return _database_unavailable(request, exc)
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) in NUL_SQLSTATES:
+            # A NUL character that no route check caught (the ingestion routes refuse it
+            # per item first): the client's input, not a server fault.
+            return error_response(
+                400, "nul_character", f"A value in the request {NUL_REASON}; remove it"
+            )
         log.exception("unhandled database error", exc_info=exc)
         return error_response(500, "internal_error", "An internal error occurred; it was logged")
 
@@ -187,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OSError, db_errors)
     app.add_exception_handler(TimeoutError, db_errors)
     _include_routers(app, settings)
+    app.add_middleware(RefuseNulInUrl)
     app.add_middleware(
         PublicPathsCORSMiddleware,  # type: ignore[arg-type]  # Starlette types Scope as MutableMapping
         allow_origins=settings.cors_origins,

@@ -44,6 +44,7 @@ from gati.errors.normalize import (
 from gati.errors.schemas import ErrorReportIn
 from gati.exceptions import AppError
 from gati.ingest.groupcommit import GroupCommitter
+from gati.ingest.nul import NUL_REASON
 from gati.projects import repository as projects_repo
 from gati.projects.models import Project
 from gati.projects.service import get_or_create_by_slug, get_project, slugify
@@ -504,6 +505,15 @@ async def store_error_report(
         report = ErrorReportIn.model_validate(body)
     except ValidationError as exc:
         raise _validation_error(exc) from None
+    if "\x00" in report.project_key:
+        # An identifier, not text to keep: refused (the report's text fields are scrubbed).
+        field_error = {"field": "project_key", "message": NUL_REASON}
+        raise AppError(
+            422,
+            "validation_error",
+            f"project_key: {NUL_REASON}",
+            extra={"errors": [field_error]},
+        )
     project = await _project_for_report(db, settings, principal, report.project_key)
     if runtime is not None:
         await check_rate_limit(runtime, settings, _ref(project), cost=1, sentry_headers=False)
@@ -546,6 +556,8 @@ async def project_for_sentry_key(
     known, cached = runtime.cached_project(key)
     if known:
         return cached
+    if "\x00" in key:
+        return None  # no key has one (and PostgreSQL refuses the parameter)
     return await runtime.lookups.run(
         key, partial(_lookup_project, db, runtime, key, runtime.generation)
     )

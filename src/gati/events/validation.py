@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from gati.events.schemas import EventIn
+from gati.ingest.nul import NUL_REASON, nul_field
 
 _ADAPTER: TypeAdapter[EventIn] = TypeAdapter(EventIn)
 _VALUE_ERROR_PREFIX = "Value error, "
@@ -33,6 +34,10 @@ def validate_event(item: Any) -> EventIn | list[tuple[str, str]]:
     if not isinstance(item, dict):
         return [("body", "must be a JSON object")]
     try:
-        return _ADAPTER.validate_python(item)
+        event = _ADAPTER.validate_python(item)
     except ValidationError as exc:
         return describe_errors(exc)
+    where = nul_field(item)
+    if where is not None:
+        return [(where, NUL_REASON)]
+    return event

@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from gati.ingest.batch import ItemError
+from gati.ingest.nul import NUL_REASON
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -110,6 +111,9 @@ def validate_tags(
                 ItemError(index, f"{where}.{key}", f"is longer than {MAX_TAG_VALUE} characters")
             )
             continue
+        if "\x00" in text:
+            errors.append(ItemError(index, f"{where}.{key}", NUL_REASON))
+            continue
         tags[key] = text
     return tags
 
@@ -146,6 +150,8 @@ def validate_point(raw: Any, index: int, now: datetime) -> MetricPointIn | list[
         not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID
     ):
         errors.append(ItemError(index, "id", f"must be a string of 1-{MAX_CLIENT_ID} characters"))
+    elif client_id is not None and "\x00" in client_id:
+        errors.append(ItemError(index, "id", NUL_REASON))
     if errors:
         return errors
     assert isinstance(name, str)

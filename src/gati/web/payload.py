@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from gati.exceptions import AppError
 from gati.ingest.decode import parse_json
+from gati.ingest.nul import NUL_REASON, nul_field
 from gati.web.schemas import CollectIn
 from gati.web.utm import UTM_KEYS
 
@@ -140,6 +141,9 @@ def validate_collect(data: Mapping[str, Any], *, now: datetime | None = None) ->
         ) from None
 
     errors: list[FieldError] = []
+    where = nul_field(data)
+    if where is not None:
+        errors.append(FieldError(where, NUL_REASON))
     timestamp = model.timestamp
     if timestamp is not None:
         if timestamp.tzinfo is None:
