@@ -7,6 +7,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,6 +120,15 @@ def process_cpu_seconds(pids: list[int]) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+def start_profile(path: str, pid: int, seconds: int) -> subprocess.Popen[bytes]:
+    """py-spy (``pip install py-spy``) sampling the server for one run, as collapsed stacks."""
+    spy = shutil.which("py-spy") or str(Path(sys.prefix).parent / ".tools/bin/py-spy")
+    command = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "200"]
+    return subprocess.Popen(
+        [*command, "-f", "raw", "-o", path, "--nonblocking"], stdout=subprocess.DEVNULL
+    )
 
 
 def postgres_cpu_seconds() -> float:

@@ -41,6 +41,7 @@ from bench.common import (
     fresh_sqlite_database,
     machine,
     start_app_factory,
+    start_profile,
     wrk_latency_ms,
 )
 from bench.errors.counting import IssueStatements
@@ -242,7 +243,13 @@ async def stored_event_ids(url: str, project_id: int) -> set[str]:
 
 
 def throughput(
-    url: str, bodies: Path, *, seconds: int, connections: int, rounds: int
+    url: str,
+    bodies: Path,
+    *,
+    seconds: int,
+    connections: int,
+    rounds: int,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     project_id, public_key = asyncio.run(create_project(url))
     auth = f"Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={public_key}"
@@ -254,17 +261,20 @@ def throughput(
         run_wrk(server.url, real_path, auth, bodies, seconds=2, connections=connections)
         noop: list[WrkResult] = []
         real: list[WrkResult] = []
-        for _ in range(rounds):
-            noop.append(
-                run_wrk(
-                    server.url, noop_path, auth, bodies, seconds=seconds, connections=connections
+        cpu: dict[str, list[float]] = {"noop": [], "envelope": []}
+        for index in range(rounds):
+            for kind, path, results in (("noop", noop_path, noop), ("envelope", real_path, real)):
+                spy = None
+                if profile and kind == "envelope" and index == rounds - 1:
+                    spy = start_profile(profile, server.process.pid, seconds)
+                before = server.cpu_seconds()
+                result = run_wrk(
+                    server.url, path, auth, bodies, seconds=seconds, connections=connections
                 )
-            )
-            real.append(
-                run_wrk(
-                    server.url, real_path, auth, bodies, seconds=seconds, connections=connections
-                )
-            )
+                cpu[kind].append(1e6 * (server.cpu_seconds() - before) / max(result.requests, 1))
+                results.append(result)
+                if spy is not None:
+                    spy.wait()
         rss = server.rss_mb()
     finally:
         server.stop()
@@ -277,6 +287,7 @@ def throughput(
         "noop_rps": [round(r.rps) for r in noop],
         "envelope_rps": [round(r.rps) for r in real],
         "ratio": real_rps / noop_rps,
+        "server_cpu_us_per_request": {k: [round(v) for v in vs] for k, vs in cpu.items()},
         "envelope_p50_ms": [r.p50_ms for r in real],
         "envelope_p99_ms": [r.p99_ms for r in real],
         "non_2xx": sum(r.non_2xx for r in real),
@@ -348,6 +359,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--bodies", type=int, default=80_000)
     parser.add_argument("--dialects", default="sqlite,postgresql")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the server with py-spy during the last envelope run (collapsed stacks)",
+    )
+    parser.add_argument(
+        "--no-grouping", action="store_true", help="skip the 10,000-event grouping measurement"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -366,7 +385,12 @@ def main() -> None:
         print(f"\n[{dialect}]")
         for connections in [int(c) for c in args.connections.split(",")]:
             t = throughput(
-                url, bodies, seconds=args.seconds, connections=connections, rounds=args.rounds
+                url,
+                bodies,
+                seconds=args.seconds,
+                connections=connections,
+                rounds=args.rounds,
+                profile=args.profile,
             )
             result[f"c{connections}"] = t
             print(f"  {connections} connections")
@@ -374,6 +398,7 @@ def main() -> None:
             print(
                 f"    envelope endpoint : {t['envelope_rps']} envelopes/s ({t['ratio']:.0%} of no-op)"
             )
+            print(f"    server CPU per request (µs): {t['server_cpu_us_per_request']}")
             print(
                 f"    envelope latency  : p50 {t['envelope_p50_ms']} ms, p99 {t['envelope_p99_ms']} ms"
             )
@@ -381,8 +406,10 @@ def main() -> None:
                 f"    acknowledged {t['acknowledged']}, stored {t['stored']}, acknowledged but not "
                 f"stored {t['acknowledged_not_stored']}, non-2xx {t['non_2xx']}"
             )
-        result["grouping"] = g = asyncio.run(grouping(url))
         report[dialect] = result
+        if args.no_grouping:
+            continue
+        result["grouping"] = g = asyncio.run(grouping(url))
         print(
             f"  grouping: {g['events']} events / {g['distinct_fingerprints']} fingerprints -> "
             f"{g['issues']} issues (event counts sum {g['issue_event_count_sum']}); "

@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 
-from bench.common import match_first, process_cpu_seconds
+from bench.common import match_first, postgres_cpu_seconds, process_cpu_seconds, start_profile
 from gati.app import create_app_from_env
 from gati.json import ORJSONResponse
 
@@ -88,6 +88,7 @@ def wrk(
     """One wrk run; with ``server_pid``, also the server's CPU per request (user + system,
     less sensitive to the machine's other load than requests/s)."""
     cpu_before = process_cpu_seconds([server_pid]) if server_pid else 0.0
+    pg_before = postgres_cpu_seconds()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % {"path": path, "site": SITE})
     out = subprocess.run(
@@ -110,11 +111,16 @@ def wrk(
     ).stdout
     os.unlink(script.name)
     cpu = process_cpu_seconds([server_pid]) - cpu_before if server_pid else 0.0
+    pg_cpu = postgres_cpu_seconds() - pg_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    per_request = f", server CPU {1e6 * cpu / total:.0f} µs/request" if server_pid else ""
+    per_request = (
+        f", CPU µs/request: server {1e6 * cpu / total:.0f}, PostgreSQL {1e6 * pg_cpu / total:.0f}"
+        if server_pid
+        else ""
+    )
     print(
         f"  {path:14s} {rps:9.0f} req/s  ({total} requests, p50 {p50.group(1) if p50 else '?'}"
         f", non-2xx {bad.group(1) if bad else 0}{per_request})",
@@ -168,6 +174,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the server with py-spy during the last /collect run (collapsed stacks)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -221,9 +232,14 @@ def main() -> None:
         best_noop = best_collect = 0.0
         acknowledged = 0
         ratios = []
-        for _ in range(args.rounds):
+        for index in range(args.rounds):
             noop, _, _ = wrk(base, "/bench/noop", args.seconds, args.connections, server.pid)
+            spy = None
+            if args.profile and index == args.rounds - 1:
+                spy = start_profile(args.profile, server.pid, args.seconds)
             collect, total, bad = wrk(base, "/collect", args.seconds, args.connections, server.pid)
+            if spy is not None:
+                spy.wait()
             best_noop, best_collect = max(best_noop, noop), max(best_collect, collect)
             acknowledged += total - bad
             ratios.append(collect / noop)

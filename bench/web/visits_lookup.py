@@ -3,7 +3,7 @@
     uv run python -m bench.web.visits_lookup [--visits 200000] [--batch 64] [--form keys_in|row_values]
 
 Fills ``web_sessions`` with ``--visits`` visits (one project), then times
-``lock_and_load_visits`` for a group commit's ``--batch`` visitors (half of them known), the
+``sqlite_load_visits`` for a group commit's ``--batch`` visitors (half of them known), the
 lookup every /collect group commit makes. ``--form row_values`` times the previous query form,
 ``(project_id, visitor_id) IN (VALUES ...)``, which SQLite answered with a scan of the table.
 """
@@ -16,11 +16,13 @@ import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select, tuple_
 
 from bench.common import fresh_sqlite_database, machine
+from gati.db.bulk import sqlite_run
 from gati.db.engine import Database
 from gati.db.types import sqlite_timestamp
 from gati.settings import Settings
@@ -70,8 +72,11 @@ async def main() -> None:
         async with db.connection() as conn:
             start = time.perf_counter()
             if args.form == "keys_in":
-                rows_out = await repository.lock_and_load_visits(
-                    conn, lock_keys=[], visitors=visitors, sessions=[], since=since
+                rows_out = await sqlite_run(
+                    conn,
+                    partial(
+                        repository.sqlite_load_visits, visitors=visitors, sessions=[], since=since
+                    ),
                 )
             else:
                 columns = [SESSIONS.c[name] for name in SESSION_FIELDS]

@@ -26,7 +26,7 @@ import asyncpg
 import orjson
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gati.db import sqlite_rows
@@ -159,12 +159,19 @@ async def sqlite_run(conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T
     adapter does with its queue): its one way to run several calls for one wake-up."""
     driver = await raw_driver(conn)
     autocommit_group = conn.info.get(AUTOCOMMIT_DRIVER) is driver
-    if conn.in_transaction():
-        result: T = await driver._execute(fn, driver._conn)
-    elif autocommit_group:
-        result = await driver._execute(_sqlite_atomic, driver._conn, fn)
-    else:
-        raise RuntimeError("sqlite_run outside a transaction (begin one, or an autocommit group)")
+    try:
+        if conn.in_transaction():
+            result: T = await driver._execute(fn, driver._conn)
+        elif autocommit_group:
+            result = await driver._execute(_sqlite_atomic, driver._conn, fn)
+        else:
+            raise RuntimeError(
+                "sqlite_run outside a transaction (begin one, or an autocommit group)"
+            )
+    except sqlite3.Error as exc:
+        # As SQLAlchemy raises it (IntegrityError, OperationalError, ...), so that callers and
+        # the app's handlers see one kind of database error whichever path ran the statement.
+        raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
     return result
 
 
@@ -347,8 +354,8 @@ async def _insert_new_sqlite(
     try:
         if await sqlite_run(conn, lambda db: _sqlite_insert_all_new(db, sql, rows)):
             return None
-    except sqlite3.IntegrityError:
-        pass  # e.g. a foreign key: the path below raises it as SQLAlchemy's IntegrityError
+    except IntegrityError:
+        pass  # e.g. a foreign key: the path below raises it again, with its statement
     # Keys already stored.
     wanted = {tuple(row[i] for i in key_index) for row in rows}
     existing: set[tuple[Any, ...]] = set()

@@ -6,18 +6,20 @@ Statistics queries live in :mod:`gati.web.stats_repository`.
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, func, not_, select, union, update
+from sqlalchemy import Table, delete, func, not_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.bulk import pg_insert_select
-from gati.db.dialect import excluded, insert_ignore, keys_in, upsert
+from gati.db.dialect import excluded, insert_ignore, upsert
 from gati.db.engine import Dialect
+from gati.db.sqlite_rows import execute_rows
 from gati.db.types import as_utc, sqlite_timestamp
 from gati.projects.models import Project
 from gati.web.models import WebEvent, WebRollupHourly, WebSalt, WebSession, WebVisitorHour
@@ -162,61 +164,170 @@ async def lock_and_load_visits(
     sessions: Sequence[tuple[int, str]],
     since: datetime,
 ) -> list[dict[str, Any]]:
-    """Take the batch's locks, then read, in one query, the visits of ``visitors``
+    """PostgreSQL: take the batch's locks, then read, in one query, the visits of ``visitors``
     (``(project_id, visitor_id)``) seen since ``since`` and the visits named by ``sessions``
-    (``(project_id, id)``). PostgreSQL: one call of ``web_lock_and_load_visits`` (migration
-    web_0002), the transaction's first statement (through SQLAlchemy, which begins the
-    transaction with it, or straight on ``driver``, an asyncpg connection in a transaction of
-    its own); SQLite: no locks (one writer connection)."""
-    if _dialect(conn) == "postgresql":
-        args = (
-            sorted(set(lock_keys)),
-            [p for p, _ in visitors],
-            [v for _, v in visitors],
-            since,
-            [p for p, _ in sessions],
-            [s for _, s in sessions],
-        )
-        if driver is not None:
-            return [dict(record) for record in await driver.fetch(_PG_LOCK_AND_LOAD, *args)]
-        result = await conn.exec_driver_sql(_PG_LOCK_AND_LOAD, args)
-        return [dict(row._mapping) for row in result]
-    if not visitors and not sessions:
-        return []
-    columns = [SESSIONS.c[name] for name in SESSION_FIELDS]
-    parts = []
-    if visitors:
-        parts.append(
-            select(*columns).where(
-                keys_in((SESSIONS.c.project_id, SESSIONS.c.visitor_id), list(visitors)),
-                SESSIONS.c.last_seen_at >= since,
+    (``(project_id, id)``): one call of ``web_lock_and_load_visits`` (migration web_0002), the
+    transaction's first statement (through SQLAlchemy, which begins the transaction with it, or
+    straight on ``driver``, an asyncpg connection in a transaction of its own). SQLite has one
+    writer connection and no locks: :func:`sqlite_load_visits`."""
+    args = (
+        sorted(set(lock_keys)),
+        [p for p, _ in visitors],
+        [v for _, v in visitors],
+        since,
+        [p for p, _ in sessions],
+        [s for _, s in sessions],
+    )
+    if driver is not None:
+        return [dict(record) for record in await driver.fetch(_PG_LOCK_AND_LOAD, *args)]
+    result = await conn.exec_driver_sql(_PG_LOCK_AND_LOAD, args)
+    return [dict(row._mapping) for row in result]
+
+
+# --- SQLite: the writer's statements on aiosqlite's thread, in one hop (bulk.sqlite_run) -------
+#
+# Plain sqlite3 calls instead of SQLAlchemy statements: a group commit of /collect on SQLite
+# made six thread hops (lookup, insert, two upserts, BEGIN, COMMIT), each waiting for a turn of
+# the busy event loop, and building and compiling its statements cost the event loop ~150 µs of
+# CPU per event (docs/benchmarks.md). Timestamps are stored as SQLAlchemy stores them
+# (``sqlite_timestamp``) and read back as UTC datetimes, booleans as 0/1.
+
+_SQLITE_VISIT_COLUMNS = ", ".join(SESSION_FIELDS)
+_SQLITE_TIME_FIELDS = frozenset({"started_at", "last_seen_at"})
+
+
+def _grouped(keys: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    by_project: dict[int, list[str]] = {}
+    for project_id, value in keys:
+        by_project.setdefault(project_id, []).append(value)
+    return by_project
+
+
+def _chunks(values: Sequence[str], size: int = 5000) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _visit_from_sqlite(names: Sequence[str], record: Sequence[Any]) -> dict[str, Any]:
+    row = dict(zip(names, record, strict=True))
+    for name in _SQLITE_TIME_FIELDS:
+        value = row[name]
+        if isinstance(value, str):
+            row[name] = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    row["is_bot"] = bool(row["is_bot"])
+    return row
+
+
+def sqlite_load_visits(
+    db: sqlite3.Connection,
+    *,
+    visitors: Sequence[tuple[int, str]],
+    sessions: Sequence[tuple[int, str]],
+    since: datetime,
+) -> list[dict[str, Any]]:
+    """SQLite (on aiosqlite's thread): the visits of ``visitors`` seen since ``since`` and the
+    visits named by ``sessions``, each once. One query per project and kind, each an index
+    search (``ix_web_sessions_visitor``, the primary key)."""
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    queries: list[tuple[str, list[Any]]] = []
+    for project_id, values in _grouped(visitors).items():
+        for chunk in _chunks(values):
+            queries.append(
+                (
+                    f"SELECT {_SQLITE_VISIT_COLUMNS} FROM web_sessions WHERE project_id = ? "
+                    f"AND visitor_id IN ({_marks(len(chunk))}) AND last_seen_at >= ?",
+                    [project_id, *chunk, sqlite_timestamp(since)],
+                )
             )
+    for project_id, values in _grouped(sessions).items():
+        for chunk in _chunks(values):
+            queries.append(
+                (
+                    f"SELECT {_SQLITE_VISIT_COLUMNS} FROM web_sessions WHERE project_id = ? "
+                    f"AND id IN ({_marks(len(chunk))})",
+                    [project_id, *chunk],
+                )
+            )
+    for sql, params in queries:
+        for record in db.execute(sql, params):
+            row = _visit_from_sqlite(SESSION_FIELDS, record)
+            found[(row["project_id"], row["id"])] = row
+    return list(found.values())
+
+
+def sqlite_existing_event_ids(
+    db: sqlite3.Connection, keys: Sequence[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """SQLite (on aiosqlite's thread): which of ``keys`` (``(project_id, id)``) are stored."""
+    stored: set[tuple[int, str]] = set()
+    for project_id, values in _grouped(keys).items():
+        for chunk in _chunks(values):
+            sql = f"SELECT id FROM web_events WHERE project_id = ? AND id IN ({_marks(len(chunk))})"
+            stored.update((project_id, str(r[0])) for r in db.execute(sql, [project_id, *chunk]))
+    return stored
+
+
+def sqlite_write_batch(
+    db: sqlite3.Connection,
+    *,
+    events: Sequence[dict[str, Any]],
+    visits: Sequence[dict[str, Any]],
+    rollups: Sequence[dict[str, Any]],
+) -> None:
+    """SQLite (on aiosqlite's thread): what :func:`write_batch` does, as multi-row statements
+    (one writer on SQLite: every rollup increment goes to shard 0)."""
+    execute = db.execute
+    if events:
+        records = []
+        for row in events:
+            values = []
+            for name in EVENT_COLUMNS:
+                value = row[name]
+                if name in _TIME_COLUMNS:
+                    value = sqlite_timestamp(value)
+                elif name in _JSON_COLUMNS:
+                    value = _json(value)
+                values.append(value)
+            records.append(values)
+        execute_rows(execute, _SQLITE_INSERT_EVENTS, records)
+    if visits:
+        execute_rows(
+            execute,
+            _SQLITE_UPSERT_VISITS,
+            [
+                [
+                    sqlite_timestamp(row[name]) if name in _SQLITE_TIME_FIELDS else row[name]
+                    for name in SESSION_FIELDS
+                ]
+                for row in visits
+            ],
         )
-    if sessions:
-        parts.append(
-            select(*columns).where(keys_in((SESSIONS.c.project_id, SESSIONS.c.id), list(sessions)))
+    if rollups:
+        execute_rows(
+            execute,
+            _SQLITE_UPSERT_ROLLUPS,
+            [
+                [row["project_id"], sqlite_timestamp(row["hour"])]
+                + [row[name] for name in ROLLUP_COUNTERS]
+                + [0]
+                for row in rollups
+            ],
         )
-    stmt = parts[0] if len(parts) == 1 else union(*parts)
-    return [dict(row._mapping) for row in await conn.execute(stmt)]
 
 
 async def existing_event_ids(
     conn: AsyncConnection, keys: Sequence[tuple[int, str]]
 ) -> set[tuple[int, str]]:
-    """Which of ``keys`` (``(project_id, id)``) are stored events."""
+    """PostgreSQL: which of ``keys`` (``(project_id, id)``) are stored events (SQLite:
+    :func:`sqlite_existing_event_ids`)."""
     if not keys:
         return set()
-    if _dialect(conn) == "postgresql":
-        driver = await _driver(conn)
-        records = await driver.fetch(
-            _PG_EXISTING_EVENTS, [p for p, _ in keys], [i for _, i in keys]
-        )
-    else:
-        records = await conn.execute(
-            select(EVENTS.c.project_id, EVENTS.c.id).where(
-                keys_in((EVENTS.c.project_id, EVENTS.c.id), list(keys))
-            )
-        )
+    driver = await _driver(conn)
+    records = await driver.fetch(_PG_EXISTING_EVENTS, [p for p, _ in keys], [i for _, i in keys])
     return {(int(r[0]), str(r[1])) for r in records}
 
 
@@ -231,53 +342,32 @@ async def write_batch(
     visits: Sequence[dict[str, Any]],
     rollups: Sequence[dict[str, Any]],
 ) -> None:
-    """Insert ``events`` (new ones: the caller has checked client ids under their locks),
-    insert or update ``visits`` (counters and bounds computed by the caller under the visitors'
-    locks; the attribution of an existing visit, its first event's, never changes) and add
-    ``rollups`` (``project_id``, ``hour`` and increments of :data:`ROLLUP_COUNTERS`, sorted by
-    key). PostgreSQL: one statement; SQLite: one ``executemany`` per table."""
+    """PostgreSQL, in one statement: insert ``events`` (new ones: the caller has checked
+    client ids under their locks), insert or update ``visits`` (counters and bounds computed by
+    the caller under the visitors' locks; the attribution of an existing visit, its first
+    event's, never changes) and add ``rollups`` (``project_id``, ``hour`` and increments of
+    :data:`ROLLUP_COUNTERS`, sorted by key) to a random shard (SQLite:
+    :func:`sqlite_write_batch`)."""
     if not events and not visits and not rollups:
         return
-    if _dialect(conn) == "postgresql":
-        sql, args = _pg_write(events, visits, rollups, random.randrange(ROLLUP_SHARDS))
-        driver = await _driver(conn)
-        await driver.execute(sql, *args)
-        return
-    if events:
-        records = []
-        for row in events:
-            values = []
-            for name in EVENT_COLUMNS:
-                value = row[name]
-                if name in _TIME_COLUMNS:
-                    value = sqlite_timestamp(value)
-                elif name in _JSON_COLUMNS:
-                    value = _json(value)
-                values.append(value)
-            records.append(tuple(values))
-        await conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, records)
-    if visits:
-        stmt = upsert(
-            "sqlite",
-            SESSIONS,
-            index_elements=["project_id", "id"],
-            set_={name: excluded(name) for name in SESSION_MUTABLE},
-        )
-        await conn.execute(stmt, list(visits))
-    if rollups:
-        stmt = upsert(
-            "sqlite",
-            ROLLUPS,
-            # One writer on SQLite: every increment goes to shard 0.
-            index_elements=["project_id", "hour", "shard"],
-            set_={name: ROLLUPS.c[name] + excluded(name) for name in ROLLUP_COUNTERS},
-        )
-        await conn.execute(stmt, [{**row, "shard": 0} for row in rollups])
+    sql, args = _pg_write(events, visits, rollups, random.randrange(ROLLUP_SHARDS))
+    driver = await _driver(conn)
+    await driver.execute(sql, *args)
 
 
 _SQLITE_INSERT_EVENTS = (
-    f"INSERT INTO web_events ({', '.join(EVENT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+    f"INSERT INTO web_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_marks(len(EVENT_COLUMNS))})"
+)
+_SQLITE_UPSERT_VISITS = (
+    f"INSERT INTO web_sessions ({_SQLITE_VISIT_COLUMNS}) VALUES ({_marks(len(SESSION_FIELDS))})"
+    " ON CONFLICT (project_id, id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in SESSION_MUTABLE)
+)
+_SQLITE_UPSERT_ROLLUPS = (
+    f"INSERT INTO web_rollup_hourly ({', '.join(_ROLLUP_COLUMNS)}) "
+    f"VALUES ({_marks(len(_ROLLUP_COLUMNS))})"
+    " ON CONFLICT (project_id, hour, shard) DO UPDATE SET "
+    + ", ".join(f"{name} = web_rollup_hourly.{name} + excluded.{name}" for name in ROLLUP_COUNTERS)
 )
 
 

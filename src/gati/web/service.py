@@ -4,14 +4,17 @@ IP, visitor id, user agent, UTM, source), and the batch writer that assigns visi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gati.db import bulk
 from gati.db.bulk import AUTOCOMMIT_DRIVER
 from gati.db.engine import Database
 from gati.exceptions import AppError
@@ -436,58 +439,100 @@ def _lock_keys(rows: Sequence[EventRow]) -> list[int]:
 async def write_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> list[str]:
     """The group-commit batch writer: assigns visits, stores new events, updates visits and
     hourly rollups (page views, events, and the visits by their start hour), all in the caller's
-    transaction, in two statements on PostgreSQL whatever the batch size (three when a client
-    sent ``eventId``): lock and look up the batch's visits, (look up client event ids,) write
-    events, visits and rollups. Returns each row's event id.
+    transaction. Returns each row's event id.
 
-    In a group of its own kind on PostgreSQL (registered ``autocommit=True``: the committer
-    begins no transaction) the writer begins and commits its own on asyncpg, and every
-    statement goes straight to it: the same round trips without SQLAlchemy's transaction and
-    cursor layers around them."""
-    driver = conn.info.get(AUTOCOMMIT_DRIVER) if conn.dialect.name == "postgresql" else None
+    PostgreSQL: two statements whatever the batch size (three when a client sent ``eventId``):
+    lock and look up the batch's visits, (look up client event ids,) write events, visits and
+    rollups. In a group of its own kind (registered ``autocommit=True``: the committer begins
+    no transaction) the writer begins and commits its own on asyncpg, and every statement goes
+    straight to it: the same round trips without SQLAlchemy's transaction and cursor layers.
+
+    SQLite: everything, the lookups and the writes, in ONE call on aiosqlite's thread
+    (``bulk.sqlite_run``: between BEGIN IMMEDIATE and COMMIT in an autocommit group), as plain
+    sqlite3 statements."""
+    if conn.dialect.name == "sqlite":
+        return await bulk.sqlite_run(conn, partial(_write_events_sqlite, rows))
+    driver = conn.info.get(AUTOCOMMIT_DRIVER)
     if driver is None:
-        return await _write_events(conn, rows)
+        return await _write_events_pg(conn, rows)
     async with driver.transaction():
-        return await _write_events(conn, rows, driver)
+        return await _write_events_pg(conn, rows, driver)
 
 
-async def _write_events(
-    conn: AsyncConnection, rows: Sequence[EventRow], driver: Any = None
-) -> list[str]:
-    order = sorted(range(len(rows)), key=lambda i: rows[i].values["timestamp"])
-
-    # The batch's locks, then one lookup for the whole batch: the open visits of its visitors
-    # (today's and yesterday's ids) and the visits its client session ids name.
+def _lookup_keys(
+    rows: Sequence[EventRow],
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]], datetime, list[tuple[int, str]]]:
+    """What a batch must read first: its visitors' open visits (today's and yesterday's ids),
+    the visits its client session ids name, since when, and its client event ids."""
     visitor_keys: set[tuple[int, str]] = set()
     session_keys: set[tuple[int, str]] = set()
+    client_ids: list[tuple[int, str]] = []
+    earliest = rows[0].values["timestamp"]
     for row in rows:
-        project_id = row.values["project_id"]
+        values = row.values
+        project_id = values["project_id"]
+        earliest = min(earliest, values["timestamp"])
         if row.client_session:
             session_keys.add((project_id, row.client_session))
         else:
-            visitor_keys.add((project_id, row.values["visitor_id"]))
+            visitor_keys.add((project_id, values["visitor_id"]))
             if row.previous_visitor_id:
                 visitor_keys.add((project_id, row.previous_visitor_id))
-    earliest = rows[order[0]].values["timestamp"]
-    by_visitor: dict[tuple[int, str], list[_Visit]] = {}
-    by_id: dict[tuple[int, str], _Visit] = {}
-    for loaded in await repository.lock_and_load_visits(
+        if row.client_event_id:
+            client_ids.append((project_id, values["id"]))
+    return sorted(visitor_keys), sorted(session_keys), earliest - SESSION_TIMEOUT, client_ids
+
+
+async def _write_events_pg(
+    conn: AsyncConnection, rows: Sequence[EventRow], driver: Any = None
+) -> list[str]:
+    visitors, sessions, since, client_ids = _lookup_keys(rows)
+    loaded = await repository.lock_and_load_visits(
         conn,
         driver=driver,
         lock_keys=_lock_keys(rows),
-        visitors=sorted(visitor_keys),
-        sessions=sorted(session_keys),
-        since=earliest - SESSION_TIMEOUT,
-    ):
-        visit = _loaded(loaded)
+        visitors=visitors,
+        sessions=sessions,
+        since=since,
+    )
+    stored_ids = await repository.existing_event_ids(conn, client_ids) if client_ids else set()
+    events, visits, rollups = _assign(rows, loaded, stored_ids)
+    await repository.write_batch(conn, events=events, visits=visits, rollups=rollups)
+    return [row.values["id"] for row in rows]
+
+
+def _write_events_sqlite(rows: Sequence[EventRow], db: sqlite3.Connection) -> list[str]:
+    """On aiosqlite's thread, in the transaction ``bulk.sqlite_run`` gives it."""
+    visitors, sessions, since, client_ids = _lookup_keys(rows)
+    loaded = repository.sqlite_load_visits(db, visitors=visitors, sessions=sessions, since=since)
+    stored_ids = repository.sqlite_existing_event_ids(db, client_ids) if client_ids else set()
+    events, visits, rollups = _assign(rows, loaded, stored_ids)
+    repository.sqlite_write_batch(db, events=events, visits=visits, rollups=rollups)
+    return [row.values["id"] for row in rows]
+
+
+def _assign(
+    rows: Sequence[EventRow],
+    loaded: Iterable[Mapping[str, Any]],
+    stored_ids: set[tuple[int, str]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Assign each row to a visit (a loaded one it continues, or a new one) and compute what to
+    write: the new events, the touched visits and the rollup increments."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i].values["timestamp"])
+    by_visitor: dict[tuple[int, str], list[_Visit]] = {}
+    by_id: dict[tuple[int, str], _Visit] = {}
+    visitor_keys = {
+        (row.values["project_id"], visitor)
+        for row in rows
+        if not row.client_session
+        for visitor in (row.values["visitor_id"], row.previous_visitor_id)
+        if visitor
+    }
+    for stored in loaded:
+        visit = _loaded(stored)
         by_id[(visit.project_id, visit.id)] = visit
         if (visit.project_id, visit.visitor_id) in visitor_keys:
             by_visitor.setdefault((visit.project_id, visit.visitor_id), []).append(visit)
-
-    client_ids = [
-        (row.values["project_id"], row.values["id"]) for row in rows if row.client_event_id
-    ]
-    stored_ids = await repository.existing_event_ids(conn, client_ids) if client_ids else set()
 
     visit_of: dict[int, _Visit] = {}
     for i in order:
@@ -558,11 +603,10 @@ async def _write_events(
         counts[_DURATION] += visit.duration
         counts[_CHANGES] += 1 if moved else 0
 
-    await repository.write_batch(
-        conn,
-        events=events,
-        visits=[v.as_row() for v in touched.values()],
-        rollups=[
+    return (
+        events,
+        [v.as_row() for v in touched.values()],
+        [
             {
                 "project_id": pid,
                 "hour": hour,
@@ -578,4 +622,3 @@ async def _write_events(
             if any(c)
         ],
     )
-    return [row.values["id"] for row in rows]
