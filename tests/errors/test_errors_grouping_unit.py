@@ -1,6 +1,8 @@
 import pytest
 
 from gati.errors.grouping import (
+    _VARIABLE_PARTS,
+    MESSAGE_GROUPING_CHARS,
     compute_grouping,
     derive_culprit,
     derive_title,
@@ -39,6 +41,31 @@ def _frames(*specs: tuple[str, str, bool], lineno: int = 1) -> list[Frame]:
 )
 def test_normalize_message(message: str, expected: str) -> None:
     assert normalize_message(message) == expected
+
+
+@pytest.mark.parametrize(
+    "run", ["x", "a.", "1", "a1", "0x", "ab12", "1.", "a-", "1-", "a@", "1:", "12:34:", "1/"]
+)
+def test_every_pattern_is_linear_on_long_runs(run: str) -> None:
+    """Each pattern on 100,000 characters of a run that almost matches: with a pattern that
+    restarts inside the run (as the email and URL patterns once did), this one test took
+    minutes (30 s per message on the server's event loop); now it takes milliseconds."""
+    text = run * (100_000 // len(run))
+    for pattern, placeholder in _VARIABLE_PARTS:
+        out = pattern.sub(placeholder, text)
+        assert 0 < len(out) <= 5 * len(text)  # placeholders may be longer than what they replace
+
+
+def test_only_the_start_of_a_message_groups_it() -> None:
+    head = "user 42 not found "
+    long_a = head + "a" * MESSAGE_GROUPING_CHARS + " tail one"
+    long_b = head + "a" * MESSAGE_GROUPING_CHARS + " tail two"
+    assert normalize_message(long_a) == normalize_message(long_b)
+    assert normalize_message(long_a).startswith("user <num> not found")
+    assert len(normalize_message("x" * 1_000_000)) == MESSAGE_GROUPING_CHARS
+    # A URL or an email right after a long run of the characters the patterns repeat.
+    assert normalize_message("a." * 200 + " see https://x.io/1") == "a." * 200 + " see <url>"
+    assert normalize_message("x" * 300 + " from bob@example.com") == "x" * 300 + " from <email>"
 
 
 def test_normalize_filename() -> None:
