@@ -7,8 +7,9 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -153,6 +154,33 @@ def _database_unavailable(_: Request, exc: Exception) -> Response:
     )
 
 
+def _out_of_range(exc: Exception) -> Response:
+    """A value from the request that a column, a date or the driver cannot hold (sqlite3 and
+    datetime raise ``OverflowError``; PostgreSQL a data exception). Validation should have said
+    so first; this is the safety net, logged so that the missing check gets added."""
+    log.warning("value out of range reached the storage layer: %s", exc, exc_info=exc)
+    return error_response(
+        400,
+        "value_out_of_range",
+        "A number or date in the request is outside the range Gati can store or compare",
+    )
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """A value the database (or asyncpg, before sending it) refused: SQLSTATE class 22, or
+    asyncpg's own ``DataError`` (an int beyond int64), which SQLAlchemy wraps generically."""
+    if isinstance(exc, DataError):
+        return True
+    current: BaseException | None = getattr(exc, "orig", None)
+    while current is not None:
+        if isinstance(current, asyncpg.exceptions.DataError):
+            return True
+        if str(getattr(current, "sqlstate", "") or "").startswith("22"):
+            return True
+        current = current.__cause__
+    return False
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         return True
@@ -186,10 +214,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return error_response(
                 400, "nul_character", f"A value in the request {NUL_REASON}; remove it"
             )
+        if _is_data_error(exc):
+            # The database refused a value (a number beyond its column, a date beyond its
+            # range) that no validation caught: still the client's input, so a 4xx.
+            return _out_of_range(exc)
         log.exception("unhandled database error", exc_info=exc)
         return error_response(500, "internal_error", "An internal error occurred; it was logged")
 
+    async def overflow(request: Request, exc: Exception) -> Response:
+        return _out_of_range(exc)
+
+    async def statement_error(request: Request, exc: Exception) -> Response:
+        # Raised by SQLAlchemy while binding a parameter (a type's bind processor failed).
+        if isinstance(getattr(exc, "orig", None), OverflowError):
+            return _out_of_range(exc)
+        log.exception("unhandled statement error", exc_info=exc)
+        return error_response(500, "internal_error", "An internal error occurred; it was logged")
+
     app.add_exception_handler(DBAPIError, db_errors)
+    app.add_exception_handler(OverflowError, overflow)
+    app.add_exception_handler(StatementError, statement_error)
     app.add_exception_handler(ConnectionError, db_errors)
     app.add_exception_handler(OSError, db_errors)
     app.add_exception_handler(TimeoutError, db_errors)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from starlette.responses import Response
 
 from gati import app as gati_app
+from gati.apiparams import Id64, Offset
 from gati.auth.deps import Reader, ReadScope
 from gati.deps import ReadSessionDep, SessionDep, SettingsDep
 from gati.errors import jobs as _jobs  # noqa: F401  (registers the retention job)
@@ -142,7 +143,7 @@ async def list_issues(
     query: str | None = Query(None, max_length=200, description="Text in title, culprit or type"),
     sort: Literal["last_seen", "first_seen", "count"] = "last_seen",
     limit: int = Query(25, ge=1, le=100),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Response:
     project_id = (await visible_project(session, principal, project)).id
     page = await service.list_issues(
@@ -213,7 +214,7 @@ async def update_error_settings(
 
 
 @router.get("/issues/{issue_id}", response_model=IssueRead, summary="Get an issue")
-async def get_issue(issue_id: int, session: ReadSessionDep, principal: Reader) -> Response:
+async def get_issue(issue_id: Id64, session: ReadSessionDep, principal: Reader) -> Response:
     return ORJSONResponse(await service.get_issue(session, principal=principal, issue_id=issue_id))
 
 
@@ -221,11 +222,11 @@ async def get_issue(issue_id: int, session: ReadSessionDep, principal: Reader) -
     "/issues/{issue_id}/events", response_model=ErrorEventPage, summary="Events of an issue"
 )
 async def list_issue_events(
-    issue_id: int,
+    issue_id: Id64,
     session: ReadSessionDep,
     principal: Reader,
     limit: int = Query(25, ge=1, le=100),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Response:
     return ORJSONResponse(
         await service.list_issue_events(
@@ -240,7 +241,7 @@ async def list_issue_events(
     summary="Resolve, ignore or unresolve an issue",
 )
 async def update_issue(
-    issue_id: int, update: IssueUpdate, session: SessionDep, principal: Reader
+    issue_id: Id64, update: IssueUpdate, session: SessionDep, principal: Reader
 ) -> Response:
     return ORJSONResponse(
         await service.update_issue_status(

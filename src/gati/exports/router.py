@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.responses import Response
 
 import gati.app as gati_app
+from gati.apiparams import Id32
 from gati.auth.deps import Reader
 from gati.db.types import utcnow
 from gati.deps import DatabaseDep, ReadSessionDep, SessionDep
@@ -188,5 +189,5 @@ async def read_status(
 
 
 @router.get("/runs/{run_id}", response_model=ExportRunRead)
-async def read_run(run_id: int, project: ExportProject, session: ReadSessionDep) -> ExportRunRead:
+async def read_run(run_id: Id32, project: ExportProject, session: ReadSessionDep) -> ExportRunRead:
     return await service.get_run(session, project_id=project.id, run_id=run_id)

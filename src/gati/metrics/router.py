@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gati.apiparams import Id64
 from gati.app import STARTUP_HOOKS
 from gati.auth.deps import (
     Principal,
@@ -317,6 +318,6 @@ async def latest_metric(
 
 @router.get("/metrics/{point_id}", response_model=MetricPointRead, summary="One metric point")
 async def get_metric(
-    session: ReadSessionDep, scope: ReadScope, _limit: ReadRateLimit, point_id: int
+    session: ReadSessionDep, scope: ReadScope, _limit: ReadRateLimit, point_id: Id64
 ) -> Response:
     return ORJSONResponse(await service.get_point(session, project_ids=scope, point_id=point_id))

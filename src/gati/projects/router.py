@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gati.apiparams import Id32
 from gati.auth.deps import CurrentPrincipal, Reader, forget_keys
 from gati.deps import AfterCommitDep, ReadSessionDep, SessionDep
 from gati.errors.envelope import build_dsn
@@ -158,7 +159,7 @@ async def add_member(
 )
 async def update_member(
     project: str,
-    user_id: int,
+    user_id: Id32,
     body: MemberUpdate,
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -175,7 +176,7 @@ async def update_member(
     summary="Remove a member (owners), or leave a project (yourself)",
 )
 async def remove_member(
-    project: str, user_id: int, principal: CurrentPrincipal, session: SessionDep
+    project: str, user_id: Id32, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
     await service.remove_member_for(session, principal, project, user_id=user_id)
     return Response(status_code=204)
@@ -212,7 +213,7 @@ async def create_key(
 async def revoke_key(
     request: Request,
     project: str,
-    key_id: int,
+    key_id: Id32,
     principal: CurrentPrincipal,
     session: SessionDep,
     after: AfterCommitDep,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gati.apiparams import INT32_MAX
 from gati.auth.security import hash_api_key, new_public_key, new_secret_key
 from gati.db.types import utcnow
 from gati.exceptions import AppError
@@ -102,10 +103,20 @@ async def get_or_create_by_slug(
         return project
 
 
+def _as_project_id(project_ref: str | int) -> int | None:
+    if isinstance(project_ref, str):
+        if not (project_ref.isascii() and project_ref.isdigit() and len(project_ref) <= 10):
+            return None
+        project_ref = int(project_ref)
+    return project_ref if 0 < project_ref <= INT32_MAX else None
+
+
 async def get_project(session: AsyncSession, project_ref: str | int) -> Project | None:
-    """Resolve a project by id, slug or public key."""
-    if isinstance(project_ref, int) or (isinstance(project_ref, str) and project_ref.isdigit()):
-        found = await repository.get_by_id(session, int(project_ref))
+    """Resolve a project by id, slug or public key. A number no project id can be (beyond the
+    INTEGER column) is looked up as a slug only, never sent to the database as an id."""
+    project_id = _as_project_id(project_ref)
+    if project_id is not None:
+        found = await repository.get_by_id(session, project_id)
         if found is not None:
             return found
     ref = str(project_ref)
