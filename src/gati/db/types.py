@@ -27,6 +27,16 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def checked_utc(value: datetime) -> datetime:
+    """:func:`as_utc` for a client's value: one whose UTC form falls outside years 1-9999
+    (``9999-12-31T23:59:59-12:00``) raises ``ValueError``, which validation reports, instead of
+    ``OverflowError``."""
+    try:
+        return as_utc(value)
+    except OverflowError as exc:
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from exc
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both dialects (naive UTC text on SQLite)."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from gati.db.types import checked_utc
 from gati.errors.grouping import compute_grouping, derive_culprit, derive_title
 from gati.errors.stacktrace import Frame, guess_in_app, parse_stack
 from gati.exceptions import AppError
@@ -160,9 +161,10 @@ def parse_timestamp(value: object) -> datetime | None:
             return None
     else:
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return checked_utc(parsed)
+    except ValueError:
+        return None  # no UTC form: treated as missing, as an unparsable timestamp is
 
 
 def clamp_timestamp(value: datetime | None, *, received_at: datetime) -> datetime:

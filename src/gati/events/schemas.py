@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -12,6 +12,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from gati.db.types import checked_utc
 
 MAX_EVENT_TYPE_LENGTH = 200
 MAX_EVENT_ID_LENGTH = 200
@@ -89,9 +91,7 @@ class EventIn(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return checked_utc(value)
 
     @model_validator(mode="after")
     def _event_type_or_name(self) -> EventIn:

@@ -37,7 +37,31 @@ def validate_event(item: Any) -> EventIn | list[tuple[str, str]]:
         event = _ADAPTER.validate_python(item)
     except ValidationError as exc:
         return describe_errors(exc)
+    if _deeper_than(event.properties, MAX_PROPERTY_DEPTH):
+        return [("properties", f"is nested deeper than {MAX_PROPERTY_DEPTH} levels")]
     where = nul_field(item)
     if where is not None:
         return [(where, NUL_REASON)]
     return event
+
+
+# Deep enough for any real property tree; orjson (storage, answers) stops at 255 levels.
+MAX_PROPERTY_DEPTH = 32
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (no recursion:
+    the value may be nested thousands deep)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -46,25 +46,40 @@ def nul_field(value: Any, prefix: str = "") -> str | None:
 
 
 def nul_path(value: Any, path: str = "") -> str | None:
-    """The walk behind :func:`nul_field`, without the serialise-and-search shortcut."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = str(key)
-            where = f"{path}.{name}" if path else name
-            if "\x00" in name:
-                return where.replace("\x00", "\\u0000")
-            found = nul_path(item, where)
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, (list, tuple)):
-        for position, item in enumerate(value):
-            found = nul_path(item, f"{path}[{position}]")
-            if found is not None:
-                return found
+    """The walk behind :func:`nul_field`, without the serialise-and-search shortcut: depth
+    first, in order, with a stack of its own (a value nested thousands deep is valid input)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return where
+        elif isinstance(current, dict):
+            children = []
+            for key, item in current.items():
+                name = str(key)
+                inner = f"{where}.{name}" if where else name
+                if "\x00" in name:
+                    # A key with a NUL comes before its own value and the keys after it.
+                    children.append((None, inner.replace("\x00", "\\u0000"), True))
+                    break
+                children.append((item, inner, False))
+            for item, inner, is_key in reversed(children):
+                if is_key:
+                    stack.append((_KEY_MARK, inner))
+                else:
+                    stack.append((item, inner))
+        elif isinstance(current, (list, tuple)):
+            stack.extend(
+                (item, f"{where}[{position}]")
+                for position, item in reversed(list(enumerate(current)))
+            )
+        elif current is _KEY_MARK:
+            return where
     return None
+
+
+_KEY_MARK = object()
 
 
 URL_NUL_DETAIL = (

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
+from gati.db.types import checked_utc
 from gati.ingest.batch import ItemError
 from gati.ingest.nul import NUL_REASON
 
@@ -45,6 +46,9 @@ class MetricPointIn:
         return tags_key(self.tags)
 
 
+MAX_ABS_VALUE = 1e300
+
+
 def tags_key(tags: dict[str, str]) -> str:
     return hashlib.sha256(orjson.dumps(tags, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -69,7 +73,7 @@ def parse_timestamp(value: Any) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError as exc:
             raise ValueError(f"is not an ISO 8601 date-time: {value[:40]!r}") from exc
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        parsed = checked_utc(parsed)
     else:
         raise ValueError("must be an ISO 8601 string or a number of seconds since the epoch")
     if not (_MIN_TS <= parsed < _MAX_TS):
@@ -137,6 +141,10 @@ def validate_point(raw: Any, index: int, now: datetime) -> MetricPointIn | list[
         number = float(value)
         if not math.isfinite(number):
             errors.append(ItemError(index, "value", "must be finite"))
+        elif abs(number) > MAX_ABS_VALUE:
+            # Sums of a series must stay within a double: PostgreSQL refuses an overflowing
+            # sum, and two points near 1.8e308 made every aggregate of their series fail.
+            errors.append(ItemError(index, "value", f"must be within ±{MAX_ABS_VALUE:g}"))
     ts = now
     raw_ts = raw.get("timestamp")
     if raw_ts is not None:
