@@ -8,6 +8,12 @@ insensitive) or ``!~`` (contains none). ``\\;`` and ``\\|`` escape the separator
     filters=page==/pricing|/signup;source==Google
     filters=property:plan==pro;browser!=Chrome
     filters=utm_campaign~spring
+
+Custom property names (``property:NAME``) are 1 to 300 characters (what ``/collect`` accepts)
+without quotes, backslashes or control characters (the rule of ``GET /api/v1/events`` property
+filters). JSON escapes those characters where the properties are stored, and
+SQLite's JSON paths cannot address them (a quote even ends the path: ``$."a"b"`` is an error
+there), so both databases refuse such names alike.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from gati.web.periods import bad
 
 MAX_FILTERS = 20
 MAX_VALUES = 50
+MAX_PROPERTY_NAME = 300  # gati.web.schemas.MAX_PROPERTY_KEY
 
 
 class Scope(enum.StrEnum):
@@ -85,8 +92,15 @@ def dimension(text: str, *, field: str = "property") -> Dimension:
     name = _ALIASES.get(name, name)
     if name.startswith(PROPERTY_PREFIX):
         key = name[len(PROPERTY_PREFIX) :]
-        if not key or len(key) > 300:
+        if not key:
             raise bad(field, "property: needs a property name, as in property:plan")
+        if len(key) > MAX_PROPERTY_NAME:
+            raise bad(field, f"property names are at most {MAX_PROPERTY_NAME} characters")
+        if any(ch in '"\\' or ord(ch) < 32 for ch in key):
+            raise bad(
+                field,
+                f"property name {key!r} may not contain quotes, backslashes or control characters",
+            )
         return Dimension(name, Scope.EVENT, key)
     if name not in DIMENSIONS:
         known = ", ".join([*DIMENSIONS, "property:NAME"])

@@ -23,7 +23,14 @@ from gati.web.schemas import CollectIn
 from gati.web.utm import UTM_KEYS
 
 MAX_COLLECT_BODY = 64 * 1024
+# The accepted range of an event's ``timestamp``: from the Unix epoch (epoch seconds are never
+# negative; the statistics API's first date, ``gati.web.periods.MIN_DATE``, too) to one hour after
+# the server's clock (client clock skew). Older events are accepted: offline queues and backfills
+# send them late.
+MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_FUTURE_SKEW = timedelta(hours=1)
+TOO_OLD = "is before 1970-01-01T00:00:00Z, the earliest accepted time"
+TOO_NEW = "is more than 1 hour in the future; send UTC ISO 8601"
 JSON_CONTENT_TYPES = frozenset({"application/json", "text/plain", ""})
 
 
@@ -130,6 +137,21 @@ def query_to_event(params: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return event
 
 
+def _utc_timestamp(value: datetime, now: datetime) -> tuple[datetime | None, str | None]:
+    """``value`` in UTC (naive is UTC), or why it is outside the accepted range."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # before year 1 or after year 9999 once in UTC
+        return None, TOO_OLD if value.year < 1970 else TOO_NEW
+    if value < MIN_TIMESTAMP:
+        return None, TOO_OLD
+    if value > now + MAX_FUTURE_SKEW:
+        return None, TOO_NEW
+    return value, None
+
+
 def validate_collect(data: Mapping[str, Any], *, now: datetime | None = None) -> CollectPayload:
     """Validate one event object; 422 listing every bad field."""
     try:
@@ -144,16 +166,11 @@ def validate_collect(data: Mapping[str, Any], *, now: datetime | None = None) ->
     where = nul_field(data)
     if where is not None:
         errors.append(FieldError(where, NUL_REASON))
-    timestamp = model.timestamp
-    if timestamp is not None:
-        if timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=UTC)
-        timestamp = timestamp.astimezone(UTC)
-        current = now or datetime.now(UTC)
-        if timestamp > current + MAX_FUTURE_SKEW:
-            errors.append(
-                FieldError("timestamp", "is more than 1 hour in the future; send UTC ISO 8601")
-            )
+    timestamp = None
+    if model.timestamp is not None:
+        timestamp, problem = _utc_timestamp(model.timestamp, now or datetime.now(UTC))
+        if problem is not None:
+            errors.append(FieldError("timestamp", problem))
 
     path = model.path
     if model.url:

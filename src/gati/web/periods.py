@@ -6,6 +6,12 @@ ending with ``date``, daily), ``month`` (the calendar month of ``date``, daily),
 calendar months ending with the month of ``date``, monthly) and ``custom``
 (``date=YYYY-MM-DD,YYYY-MM-DD``, both days included, daily). ``date`` defaults to today in the
 site's time zone.
+
+Every ``date`` lies in ``[MIN_DATE, MAX_DATE]``: no event is older than 1970 (see
+``gati.web.payload.MIN_TIMESTAMP``), and the longest look-back from a date (a 12-month period's
+comparison: 23 months; a custom period's: 6 years) and the day after the last one stay far
+inside what ``datetime`` can represent in any time zone. The windows may start before 1970;
+they are empty there.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gati.exceptions import AppError
 
 MAX_CUSTOM_DAYS = 3 * 366
+MIN_DATE = date(1970, 1, 1)
+MAX_DATE = date(9998, 12, 31)
 MAX_BUCKETS = 2000
 
 
@@ -83,9 +91,16 @@ def _add_months(day: date, months: int) -> date:
 
 def _parse_date(field: str, text: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise bad(field, f"{text!r} is not a date in YYYY-MM-DD form") from None
+    if not MIN_DATE <= day <= MAX_DATE:
+        raise bad(
+            field,
+            f"{text.strip()} is outside the supported range {MIN_DATE.isoformat()} to "
+            f"{MAX_DATE.isoformat()}",
+        )
+    return day
 
 
 def resolve_period(

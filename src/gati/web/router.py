@@ -31,7 +31,7 @@ from gati.web.payload import (
     validate_collect,
 )
 from gati.web.schemas import SiteSettingsRead, SiteSettingsUpdate
-from gati.web.sites import Site
+from gati.web.sites import Site, origin_host
 from gati.web.state import WebState
 from gati.web.useragent import parse_user_agent
 
@@ -90,7 +90,8 @@ def _db(request: Request) -> Database:
 
 
 def _cors_headers(origin: str | None, site: Site | None) -> dict[str, str]:
-    if site is not None and site.settings.hostnames and origin:
+    # A site with hostnames echoes the origin; an unparsable one counts as no origin.
+    if site is not None and site.settings.hostnames and origin and origin_host(origin):
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     return {"Access-Control-Allow-Origin": "*"}
 
@@ -175,9 +176,8 @@ async def collect_preflight(request: Request) -> Response:
     if site_ref and origin:
         state = _state(request)
         site = await service.resolve_site(_db(request), state.sites, site_ref, auto_create=False)
-        from urllib.parse import urlsplit
-
-        if not site.settings.allows_host(urlsplit(origin).hostname):
+        # An unparsable Origin has no host: a site with hostnames refuses it, as Origin: null.
+        if not site.settings.allows_host(origin_host(origin)):
             return Response(status_code=403, headers={"Vary": "Origin"})
     return Response(status_code=204, headers={**headers, **_cors_headers(origin, site)})
 
@@ -244,9 +244,7 @@ async def recent_events(
 
 async def readable_site(db: Database, principal: Any, ref: str) -> Site:
     async with db.read_session() as session:
-        from gati.projects.service import get_project
-
-        project = await get_project(session, ref)
+        project = await service.find_project(session, ref)
     if project is None or not principal.may_read(project.id):
         raise AppError(
             404,

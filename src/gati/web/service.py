@@ -21,13 +21,25 @@ from gati.exceptions import AppError
 from gati.ids import uuid_hex, uuid_str
 from gati.projects import repository as projects_repository
 from gati.projects import service as projects_service
+from gati.projects.models import Project
 from gati.web import repository
 from gati.web.client_ip import IPAddress, TrustedProxies, client_ip, stored_ip
 from gati.web.geoip import CountryLookup
 from gati.web.payload import CollectPayload
 from gati.web.periods import bad, zone
 from gati.web.referrer import SourceType, classify
-from gati.web.sites import SaltCache, Site, SiteCache, SiteSettings, normalise_hostname
+from gati.web.sites import (
+    SLUG_RULE,
+    SaltCache,
+    Site,
+    SiteCache,
+    SiteSettings,
+    creatable_slug,
+    normalise_hostname,
+    origin_host,
+    project_id_ref,
+    valid_hostname,
+)
 from gati.web.useragent import parse_user_agent
 from gati.web.utm import extract_utm
 from gati.web.visitor import new_salt, salt_day, visitor_hash
@@ -59,26 +71,42 @@ def _site(project: Any) -> Site:
     )
 
 
+async def find_project(session: AsyncSession, ref: str) -> Project | None:
+    """The project a site reference names: its id (ASCII digits within the range of
+    ``projects.id``), public key or slug. A number no id can be is looked up as a slug only, so
+    it never reaches the database as an id (PostgreSQL refuses it, sqlite3 overflows)."""
+    project_id = project_id_ref(ref)
+    if project_id is not None:
+        found = await projects_repository.get_by_id(session, project_id)
+        if found is not None:
+            return found
+    if ref.startswith("pk_"):
+        return await projects_repository.get_by_public_key(session, ref)
+    return await projects_repository.get_by_slug(session, ref)
+
+
 async def resolve_site(db: Database, cache: SiteCache, ref: str, *, auto_create: bool) -> Site:
     """The site a ``siteId`` names: a project slug, public key or id. Unknown: 404, unless
-    ``auto_create`` (local mode) creates it."""
+    ``auto_create`` (local mode) creates it, which it does for a slug only (see
+    :func:`gati.web.sites.creatable_slug`)."""
     hit, site = cache.get(ref)
     if not hit:
         async with db.read_session() as session:
-            project = await projects_service.get_project(session, ref)
+            project = await find_project(session, ref)
         site = _site(project) if project is not None else None
-        if site is None and auto_create:
+        if site is None and auto_create and creatable_slug(ref):
             async with db.session() as session:
                 project = await projects_service.get_or_create_by_slug(session, slug=ref, name=ref)
                 site = _site(project)
         cache.put(ref, site)
     if site is None:
-        raise AppError(
-            404,
-            "site_not_found",
+        detail = (
             f"siteId {ref!r} is not a site of this server; create a project with this slug "
-            "or use the project's public key as siteId",
+            "or use the project's public key as siteId"
         )
+        if auto_create and not creatable_slug(ref):
+            detail = f"siteId {ref!r} is not a site of this server, and {SLUG_RULE}"
+        raise AppError(404, "site_not_found", detail)
     return site
 
 
@@ -104,7 +132,7 @@ async def update_settings(
         hosts = []
         for raw in changes["hostnames"]:
             host = normalise_hostname(str(raw))
-            if host is None:
+            if host is None or not valid_hostname(host):
                 raise bad("hostnames", f"{raw!r} is not a hostname")
             hosts.append(host)
         merged["hostnames"] = sorted(set(hosts))
@@ -172,10 +200,9 @@ def build_event(
 ) -> EventRow:
     """Validate the event against its site and derive every stored field."""
     hostname = None
-    if payload.url:
+    if payload.url:  # validated: it parses (gati.web.payload)
         hostname = (urlsplit(payload.url).hostname or "").lower() or None
-    origin_host = urlsplit(meta.origin).hostname if meta.origin else None
-    check_host = hostname or origin_host
+    check_host = hostname or origin_host(meta.origin)
     if not site.settings.allows_host(check_host):
         raise AppError(
             403,

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+from gati.projects.schemas import check_slug
+from gati.projects.service import slugify
 from gati.web.client_ip import IPStorageMode
 from gati.web.periods import zone
 from gati.web.referrer import referrer_host
@@ -17,6 +22,13 @@ DEFAULT_IP_MODE = IPStorageMode.TRUNCATED
 SITE_CACHE_SECONDS = 10.0
 # Keys of ``projects.settings`` owned by web analytics.
 SETTINGS_KEYS = ("timezone", "hostnames", "ip_mode")
+PROJECT_ID_MAX = 2**31 - 1  # projects.id is an INTEGER column
+SLUG_RULE = (
+    "sites are created automatically only for slugs: 1 to 100 lowercase letters, digits, '.', "
+    "'_' or '-', starting with a letter or digit, not ending with '-', and not only digits "
+    "(a number names a project id)"
+)
+_HOSTNAME = re.compile(r"[\w-]+(?:\.[\w-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,50 @@ def normalise_hostname(value: str) -> str | None:
         return None
     host = referrer_host(text)
     return host
+
+
+def valid_hostname(host: str) -> bool:
+    """A DNS name (letters, digits, ``-``, ``_``; internationalised letters too) or an IP
+    address: what a page's host can be. Checked when hostnames are set, so that a typo (a space,
+    a wildcard, a control character) is refused instead of never matching."""
+    if _HOSTNAME.fullmatch(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def origin_host(origin: str | None) -> str | None:
+    """The host of an ``Origin`` header; None when it is absent, ``null`` or unparsable.
+    Browsers always send a valid origin, so an unparsable one counts as no origin."""
+    if not origin:
+        return None
+    try:
+        host = urlsplit(origin.strip()).hostname
+    except ValueError:
+        return None
+    return host or None
+
+
+def project_id_ref(ref: str) -> int | None:
+    """The project id a site reference spells: ASCII digits naming a number within the range of
+    ``projects.id``. Any other reference (a larger number too) can only be a slug or a key."""
+    if not (ref.isascii() and ref.isdigit() and len(ref) <= 10):
+        return None
+    value = int(ref)
+    return value if 0 < value <= PROJECT_ID_MAX else None
+
+
+def creatable_slug(ref: str) -> bool:
+    """True when local mode may create a site for this unknown ``siteId``: a valid project slug
+    that is stored as sent (so the next request finds it by the same text), never a number."""
+    try:
+        check_slug(ref)
+    except ValueError:
+        return False
+    return slugify(ref) == ref
 
 
 @dataclass(frozen=True, slots=True)

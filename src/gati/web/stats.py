@@ -40,6 +40,9 @@ METRICS = (
 )
 REALTIME_WINDOW = timedelta(minutes=5)
 MAX_BREAKDOWN_LIMIT = 1000
+# Deeper than this a client narrows the period or the filters; the offset ((page - 1) * limit,
+# at most about 10**9) fits every database's integer parameters.
+MAX_BREAKDOWN_PAGE = 1_000_000
 
 
 def parse_metrics(text: str | None) -> list[str]:
@@ -266,8 +269,8 @@ async def breakdown(
     dim: Dimension = dimension(property_name)
     if not 1 <= limit <= MAX_BREAKDOWN_LIMIT:
         raise bad("limit", f"must be between 1 and {MAX_BREAKDOWN_LIMIT}")
-    if page < 1:
-        raise bad("page", "must be 1 or more")
+    if not 1 <= page <= MAX_BREAKDOWN_PAGE:
+        raise bad("page", f"must be between 1 and {MAX_BREAKDOWN_PAGE}")
     await prepare(session, dialect)
     rows = await repo.breakdown(
         session,
