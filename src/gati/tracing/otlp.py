@@ -14,7 +14,10 @@ Each span becomes one event in the shape ``POST /api/events`` accepts (seed 000)
 
 A span that cannot be stored (no trace id, no span id, no start time, not an object) is a
 per-item error; the rest of the request is kept. Only an undecodable body is a request error.
-Huge values are cut with a visible marker, never rejected.
+Huge values are cut with a visible marker, never rejected. Values out of range (an integer no
+int64 holds, a token count, cost, duration or event time beyond Gati's bounds) keep the span:
+they are stored as sent (as text when no JSON number holds them) but not used, listed in
+``data.out_of_range`` and reported as a warning (``DecodedSpans.warnings``).
 
 This module is pure: no I/O, no database.
 """
@@ -36,6 +39,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from gati.tracing.bounds import MAX_COST, MAX_LATENCY_MS, MAX_TOKENS
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -104,6 +109,8 @@ class SpanError:
 class DecodedSpans:
     events: list[dict[str, Any]] = field(default_factory=list)
     errors: list[SpanError] = field(default_factory=list)
+    # Spans kept, with values out of range left unused (``data.out_of_range``).
+    warnings: list[SpanError] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -369,13 +376,19 @@ def encode_export_response(
     return orjson.dumps(body)
 
 
-def summarize_errors(errors: Sequence[SpanError], *, limit: int = 5) -> str:
+def summarize_errors(errors: Sequence[SpanError], *, limit: int = 5, what: str = "rejected") -> str:
     """A one-line ``error_message`` for ``partial_success``."""
     parts = [f"{e.field}: {e.message}" for e in errors[:limit]]
     more = len(errors) - limit
     if more > 0:
         parts.append(f"and {more} more")
-    return f"{len(errors)} span(s) rejected: " + "; ".join(parts)
+    return f"{len(errors)} span(s) {what}: " + "; ".join(parts)
+
+
+def summarize_warnings(warnings: Sequence[SpanError], *, limit: int = 5) -> str:
+    """The ``error_message`` part for spans kept with values out of range (OTLP: a warning
+    when no span was rejected)."""
+    return summarize_errors(warnings, limit=limit, what="kept with values out of range, unused")
 
 
 # --------------------------------------------------------------------------------------
@@ -386,7 +399,7 @@ def summarize_errors(errors: Sequence[SpanError], *, limit: int = 5) -> str:
 class _Clip:
     """Applies :class:`DecodeLimits` to values and remembers what it cut (per span)."""
 
-    __slots__ = ("chars", "depth", "items", "limits", "truncated")
+    __slots__ = ("chars", "depth", "items", "limits", "out_of_range", "truncated")
 
     def __init__(self, limits: DecodeLimits) -> None:
         self.limits = limits
@@ -394,6 +407,8 @@ class _Clip:
         self.items = limits.max_array_items
         self.depth = limits.max_depth
         self.truncated: list[str] = []
+        # Values kept as sent but not used: out of int64, or of Gati's bounds (gati.tracing.bounds).
+        self.out_of_range: list[str] = []
 
     def text(self, value: str, where: str) -> str:
         if len(value) <= self.chars:
@@ -421,6 +436,29 @@ class _Clip:
     def too_deep(self, where: str) -> str:
         self.truncated.append(where)
         return TRUNCATION_MARKER.format(n=1, unit="levels")
+
+    def json_text(self, value: Any, where: str) -> str:
+        """A JSON value (a bare value where an AnyValue belongs) kept as its JSON text."""
+        try:
+            return self.text(orjson.dumps(value).decode(), where)
+        except TypeError:  # nested deeper than orjson writes
+            return self.too_deep(where)
+
+    def event_time(self, ns: int, where: str) -> str | None:
+        """A span event's time (0: none); outside fixed64 it is out of range, not a date."""
+        if not ns:
+            return None
+        if 0 < ns < _UINT64_END:
+            return _iso(ns)
+        self.out_of_range.append(where)
+        return None
+
+    def count32(self, value: int, where: str) -> int:
+        """A dropped-items count (uint32 in the protocol); out of range: 0 (not stored)."""
+        if 0 <= value < _UINT32_END:
+            return value
+        self.out_of_range.append(where)
+        return 0
 
     def number(self, value: float) -> float | str:
         # NaN / ±Infinity are not JSON: keep them as the OTLP/JSON spelling.
@@ -480,7 +518,7 @@ def _pb_span(span: Any, limits: DecodeLimits) -> dict[str, Any]:
                 break
             item: dict[str, Any] = {
                 "name": ev.name,
-                "timestamp": _iso(ev.time_unix_nano) if ev.time_unix_nano else None,
+                "timestamp": clip.event_time(ev.time_unix_nano, f"events[{i}].timeUnixNano"),
             }
             if len(ev.attributes):
                 item["attributes"] = _pb_attributes(ev.attributes, clip, f"events[{i}]")
@@ -693,15 +731,19 @@ def _json_span(span: Any, limits: DecodeLimits) -> dict[str, Any]:
                 break
             if not isinstance(ev, dict):
                 continue
-            ts = _json_int(_jget(ev, "timeUnixNano", "time_unix_nano"), f"events[{i}].timeUnixNano")
+            where = f"events[{i}].timeUnixNano"
+            ts = _json_int(_jget(ev, "timeUnixNano", "time_unix_nano"), where)
             item: dict[str, Any] = {
                 "name": _as_text(ev.get("name")),
-                "timestamp": _iso(ts) if ts else None,
+                "timestamp": clip.event_time(ts, where),
             }
             if ev.get("attributes"):
                 item["attributes"] = _json_attributes(ev["attributes"], clip, f"events[{i}]")
-            dropped_count = _json_int(
-                _jget(ev, "droppedAttributesCount", "dropped_attributes_count"), "dropped"
+            dropped_count = clip.count32(
+                _json_int(
+                    _jget(ev, "droppedAttributesCount", "dropped_attributes_count"), "dropped"
+                ),
+                f"events[{i}].droppedAttributesCount",
             )
             if dropped_count:
                 item["dropped_attributes_count"] = dropped_count
@@ -735,13 +777,13 @@ def _json_span(span: Any, limits: DecodeLimits) -> dict[str, Any]:
     if isinstance(status, dict):
         status_code = _json_enum(status.get("code"), _STATUS_CODE_NAMES, "status.code")
         status_message = _as_text(status.get("message"))
-    dropped = (
-        _json_int(
-            _jget(span, "droppedAttributesCount", "dropped_attributes_count"),
-            "droppedAttributesCount",
-        ),
-        _json_int(_jget(span, "droppedEventsCount", "dropped_events_count"), "droppedEventsCount"),
-        _json_int(_jget(span, "droppedLinksCount", "dropped_links_count"), "droppedLinksCount"),
+    dropped_attributes, dropped_events, dropped_links = (
+        clip.count32(_json_int(_jget(span, camel, snake), camel), camel)
+        for camel, snake in (
+            ("droppedAttributesCount", "dropped_attributes_count"),
+            ("droppedEventsCount", "dropped_events_count"),
+            ("droppedLinksCount", "dropped_links_count"),
+        )
     )
     parent_raw = _jget(span, "parentSpanId", "parent_span_id")
     return _span_event(
@@ -760,7 +802,7 @@ def _json_span(span: Any, limits: DecodeLimits) -> dict[str, Any]:
         status_code=status_code,
         status_message=status_message,
         trace_state=_as_text(_jget(span, "traceState", "trace_state")),
-        dropped=dropped,
+        dropped=(dropped_attributes, dropped_events, dropped_links),
         clip=clip,
     )
 
@@ -838,7 +880,14 @@ def _json_enum(raw: Any, names: Mapping[str, int], name: str) -> int:
 def _as_text(raw: Any) -> str:
     if raw is None:
         return ""
-    return raw if isinstance(raw, str) else str(raw)
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict | list):  # JSON text; str() of a deep one could exhaust the stack
+        try:
+            return orjson.dumps(raw).decode()
+        except TypeError:
+            return TRUNCATION_MARKER.format(n=1, unit="levels")
+    return str(raw)
 
 
 def _json_attributes(raw: Any, clip: _Clip, where: str) -> dict[str, Any]:
@@ -884,7 +933,7 @@ def _json_any(value: Any, clip: _Clip, where: str, depth: int) -> Any:
             return clip.number(value) if isinstance(value, float) else value
         if isinstance(value, str):
             return clip.text(value, where)
-        return clip.text(orjson.dumps(value).decode(), where)
+        return clip.json_text(value, where)
     if not value:
         return None
     for key, raw in value.items():
@@ -895,11 +944,17 @@ def _json_any(value: Any, clip: _Clip, where: str, depth: int) -> Any:
             return raw if isinstance(raw, bool) else _as_text(raw).lower() == "true"
         if kind == "int":
             if isinstance(raw, int) and not isinstance(raw, bool):
-                return raw
-            try:
-                return int(raw)
-            except (TypeError, ValueError):
-                return clip.text(_as_text(raw), where)
+                number = raw
+            else:
+                try:
+                    number = int(raw)
+                except (TypeError, ValueError, OverflowError):
+                    return clip.text(_as_text(raw), where)
+            if _INT64_MIN <= number <= _INT64_MAX:
+                return number
+            # Not an int64 (what protobuf would refuse): kept as sent, as text, and not used.
+            clip.out_of_range.append(where)
+            return clip.text(_as_text(raw), where)
         if kind == "double":
             if isinstance(raw, int | float) and not isinstance(raw, bool):
                 return clip.number(float(raw))
@@ -937,7 +992,7 @@ def _json_any(value: Any, clip: _Clip, where: str, depth: int) -> Any:
             return clip.raw_bytes(decoded, where)
     # An AnyValue kind this code does not know: keep its value as text.
     raw = next(iter(value.values()))
-    return clip.text(raw if isinstance(raw, str) else orjson.dumps(raw).decode(), where)
+    return clip.text(raw, where) if isinstance(raw, str) else clip.json_text(raw, where)
 
 
 # --------------------------------------------------------------------------------------
@@ -967,6 +1022,11 @@ def _build_or_error(
         out.errors.append(SpanError(index=index, field=field_path, message=exc.message))
         return None
     out.events.append(event)
+    unused = event["data"].get("out_of_range")
+    if unused:
+        out.warnings.append(
+            SpanError(index=index, field=path, message="out of range: " + ", ".join(unused))
+        )
     return event
 
 
@@ -1027,35 +1087,55 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _as_count(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value) if value >= 0 else None
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return int(number) if math.isfinite(number) and number >= 0 else None
-    return None
-
-
-def _as_amount(value: Any) -> float | None:
+def _as_number(value: Any) -> int | float | None:
+    """A number, or a string holding one (counts and costs are often sent as strings)."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
+        return value
+    if isinstance(value, str):
         try:
-            number = float(value)
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            return float(value)
         except ValueError:
             return None
-    else:
+    return None
+
+
+class _Promoted:
+    """Reads the numeric GenAI fields of one span within Gati's bounds: a value out of them is
+    not used, and its attribute is listed in ``clip.out_of_range``."""
+
+    __slots__ = ("attributes", "clip", "found")
+
+    def __init__(self, found: dict[str, Any], attributes: Mapping[str, Any], clip: _Clip) -> None:
+        self.found = found
+        self.attributes = attributes
+        self.clip = clip
+
+    def number(self, name: str, high: float) -> int | float | None:
+        number = _as_number(self.found.get(name))
+        if number is None:
+            return None  # absent, or not a number at all
+        if 0 <= number <= high:  # NaN fails this too
+            return number
+        self.unused(name)
         return None
-    return number if math.isfinite(number) and number >= 0 else None
+
+    def unused(self, name: str) -> None:
+        for key in _PROMOTED_FIELDS[name]:  # the attribute it came from (as _promoted chose)
+            value = self.attributes.get(key)
+            if value is not None and value != "":
+                self.clip.out_of_range.append(f"attributes.{key}")
+                return
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_UINT64_END = 2**64
+_UINT32_END = 2**32
 
 
 @lru_cache(maxsize=4096)
@@ -1109,6 +1189,9 @@ def _span_event(
     if start_ns >= 1 << 63:
         raise _SpanFieldError("startTimeUnixNano", "startTimeUnixNano is out of range")
     latency_ms = (end_ns - start_ns) / 1_000_000 if end_ns >= start_ns else None
+    if latency_ms is not None and latency_ms > MAX_LATENCY_MS:
+        clip.out_of_range.append("endTimeUnixNano")
+        latency_ms = None
 
     is_error = status_code == 2
     data: dict[str, Any] = {}
@@ -1131,17 +1214,23 @@ def _span_event(
         data["model"] = model
         if request_model and request_model != model:
             data["request_model"] = request_model
+    numbers = _Promoted(found, attributes, clip)
     for key in _COUNT_FIELDS:
         if key in found:
-            count = _as_count(found[key])
+            count = numbers.number(key, MAX_TOKENS)
             if count is not None:
-                data[key] = count
-    cost = _as_amount(found.get("cost"))
+                data[key] = int(count)
+    amount = numbers.number("cost", MAX_COST)
+    cost = None if amount is None else float(amount)
     if cost is None and ("cost_in" in found or "cost_out" in found):
-        cost_in = _as_amount(found.get("cost_in"))
-        cost_out = _as_amount(found.get("cost_out"))
+        cost_in = numbers.number("cost_in", MAX_COST)
+        cost_out = numbers.number("cost_out", MAX_COST)
         if cost_in is not None or cost_out is not None:
-            cost = (cost_in or 0.0) + (cost_out or 0.0)
+            cost = float(cost_in or 0.0) + float(cost_out or 0.0)
+            if cost > MAX_COST:
+                numbers.unused("cost_in")
+                numbers.unused("cost_out")
+                cost = None
     if cost is not None:
         data["cost"] = cost
     for key in _TEXT_FIELDS:
@@ -1174,6 +1263,8 @@ def _span_event(
         }
     if clip.truncated:
         data["truncated"] = clip.truncated
+    if clip.out_of_range:
+        data["out_of_range"] = list(dict.fromkeys(clip.out_of_range))  # each path once
 
     agent = _text(found.get("agent"))
     if not agent and str(found.get("traceloop_kind", "")).lower() == "agent":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gati.db.engine import Database
-from gati.tracing.otlp import DecodedSpans, SpanError, summarize_errors
+from gati.tracing.otlp import DecodedSpans, SpanError, summarize_errors, summarize_warnings
 from gati.tracing.service import validate_batch, write_events
 
 
@@ -15,6 +15,9 @@ class OtlpIngestResult:
     stored: int = 0
     duplicates: int = 0
     errors: list[SpanError] = field(default_factory=list)
+    # Spans stored with values out of range left unused: with no span rejected, OTLP's
+    # partial_success carries them as a warning (rejected 0, a message).
+    warnings: list[SpanError] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -22,7 +25,12 @@ class OtlpIngestResult:
 
     @property
     def error_message(self) -> str:
-        return summarize_errors(self.errors) if self.errors else ""
+        parts = []
+        if self.errors:
+            parts.append(summarize_errors(self.errors))
+        if self.warnings:
+            parts.append(summarize_warnings(self.warnings))
+        return ". ".join(parts)
 
 
 async def ingest_spans(
@@ -40,7 +48,7 @@ async def ingest_spans(
     any of its spans failed). Spans of one trace may arrive in any order and any number of
     requests; the core's idempotency on ``(project, event_id)`` makes re-sent spans no-ops.
     """
-    result = OtlpIngestResult(errors=list(decoded.errors))
+    result = OtlpIngestResult(errors=list(decoded.errors), warnings=list(decoded.warnings))
     validated = validate_batch(decoded.events, max_event_bytes=max_event_bytes, check_nul=check_nul)
     for error in validated.errors:
         raw = decoded.events[error.index] if 0 <= error.index < len(decoded.events) else None

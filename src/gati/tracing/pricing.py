@@ -32,7 +32,10 @@ from typing import Any, Literal
 import genai_prices
 from genai_prices.types import TieredPrices
 
+from gati.tracing.bounds import MAX_COST, MAX_TOKENS, TOKEN_KEYS
+
 __all__ = [
+    "TOKEN_KEYS",
     "CostResult",
     "CostSource",
     "CustomPrice",
@@ -58,29 +61,22 @@ _MILLION = Decimal(1_000_000)
 
 
 def _count(value: Any) -> int:
+    """A token count: 0 for anything that is not one (events with a number out of
+    ``0..MAX_TOKENS`` are refused before pricing; a numeric string out of range counts 0)."""
     if value is None or isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return max(value, 0)
-    if isinstance(value, float) and math.isfinite(value):
-        return max(int(value), 0)
-    if isinstance(value, str):
+        number: float = value
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             return 0
-        return max(int(number), 0) if math.isfinite(number) else 0
-    return 0
-
-
-# Keys of an event's ``data`` read as token counts (the Gati name first, then common aliases).
-TOKEN_KEYS: dict[str, tuple[str, ...]] = {
-    "input": ("tokens_in", "input_tokens", "prompt_tokens"),
-    "output": ("tokens_out", "output_tokens", "completion_tokens"),
-    "cache_read": ("tokens_cache_read", "cache_read_tokens", "cached_tokens"),
-    "cache_write": ("tokens_cache_creation", "cache_creation_tokens", "cache_write_tokens"),
-    "reasoning": ("tokens_reasoning", "reasoning_tokens"),
-}
+    else:
+        return 0
+    return int(number) if 0 <= number <= MAX_TOKENS else 0  # NaN: 0 too
 
 
 def _first_count(data: Mapping[str, Any], keys: tuple[str, ...]) -> int:
@@ -514,6 +510,13 @@ def _client_cost(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _bounded_cost(value: Decimal) -> float:
+    """A computed cost as stored: at most ``MAX_COST``, like a client's (a custom price of
+    1e300 per million tokens must not make a total overflow)."""
+    number = float(value)  # an enormous Decimal is inf
+    return number if number <= MAX_COST else MAX_COST
+
+
 def compute_cost(
     data: Mapping[str, Any], *, at: datetime, book: PriceBook | None = None
 ) -> CostResult | None:
@@ -536,7 +539,7 @@ def compute_cost(
         custom = book.find(model, at, provider)
         if custom is not None:
             return CostResult(
-                cost=float(custom.cost(usage)),
+                cost=_bounded_cost(custom.cost(usage)),
                 source="custom",
                 model=model,
                 matched_model=custom.model,
@@ -545,7 +548,7 @@ def compute_cost(
     table = price_table_cost(model, usage, provider=provider, at=at)
     if table is not None:
         return CostResult(
-            cost=float(table.cost),
+            cost=_bounded_cost(table.cost),
             source="price_table",
             model=model,
             matched_model=table.model_id,

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -13,7 +11,9 @@ from gati.deps import DatabaseDep, ReadSessionDep, SessionDep
 from gati.exceptions import AppError
 from gati.json import ORJSONResponse
 from gati.tracing import pricing_service as service
+from gati.tracing.bounds import MAX_TOKENS
 from gati.tracing.pricing_schemas import PriceCreate, PriceRead, QuoteRead, UnknownModelRead
+from gati.tracing.schemas import UtcDatetime
 from gati.tracing.service import register_enricher
 
 register_enricher(service.price_events)
@@ -79,12 +79,12 @@ async def quote(
     scope: ReadScope,
     model: str = Query(min_length=1, max_length=200),
     provider: str | None = Query(None, max_length=100),
-    at: datetime | None = None,
-    tokens_in: int = Query(0, ge=0),
-    tokens_out: int = Query(0, ge=0),
-    tokens_cache_read: int = Query(0, ge=0),
-    tokens_cache_creation: int = Query(0, ge=0),
-    tokens_reasoning: int = Query(0, ge=0),
+    at: UtcDatetime | None = None,
+    tokens_in: int = Query(0, ge=0, le=MAX_TOKENS),
+    tokens_out: int = Query(0, ge=0, le=MAX_TOKENS),
+    tokens_cache_read: int = Query(0, ge=0, le=MAX_TOKENS),
+    tokens_cache_creation: int = Query(0, ge=0, le=MAX_TOKENS),
+    tokens_reasoning: int = Query(0, ge=0, le=MAX_TOKENS),
 ) -> Response:
     if len(scope) != 1:
         raise AppError(

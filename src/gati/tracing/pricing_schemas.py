@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from gati.tracing.schemas import UtcDatetime
+
 
 class PriceCreate(BaseModel):
     """A custom price, in USD per million tokens."""
@@ -19,7 +21,7 @@ class PriceCreate(BaseModel):
     provider: str | None = Field(
         None, max_length=100, description="Only for events of this provider (e.g. 'openai')"
     )
-    effective_from: datetime | None = Field(
+    effective_from: UtcDatetime | None = Field(
         None,
         description="Applies to events whose timestamp is at or after this instant "
         "(default: always). Naive values are UTC.",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db.types import utcnow
@@ -65,7 +66,15 @@ async def price_events(conn: AsyncConnection, project_id: int, events: list[Trac
         return
     book = book_from_rows(await repository.price_rows_for_project(conn, project_id=project_id))
     for event in pending:
-        result = apply_cost(event_data(event), at=event.timestamp, book=book)
+        try:
+            data = event_data(event)
+        except orjson.JSONDecodeError as exc:
+            # Kept as text by the fast path, which reads JSON orjson refuses (a number such as
+            # 1e400): the answer the item-by-item path gives the same body.
+            raise AppError(
+                400, "malformed_json", f"The body is not valid JSON: event {event.event_id}: {exc}"
+            ) from exc
+        result = apply_cost(data, at=event.timestamp, book=book)
         if result is not None:
             event.cost = result.cost
 

@@ -7,13 +7,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gati.db import dialect as d
 from gati.db.bulk import insert_new
 from gati.db.engine import dialect_name
 from gati.db.types import sqlite_timestamp, utcnow
+from gati.tracing.bounds import MAX_TOTAL
 from gati.tracing.models import Agent, AgentMetric, Run, TraceEvent
 from gati.tracing.schemas import TraceEventIn, event_data_text
 
@@ -34,6 +47,25 @@ EVENT_COLUMNS = (
     "created_at",
 )
 _UPSERT_CHUNK = 400
+MAX_INT32 = 2**31 - 1  # runs.event_count / error_count are 32-bit integers
+
+
+def _capped_add(
+    column: ColumnElement[Any], name: str, cap: int, *, real: bool = False
+) -> ColumnElement[Any]:
+    """``column + excluded.<name>`` stopping at ``cap`` (the added value is in 0..cap): the
+    sum is never computed past the cap, so it cannot overflow the column on either database."""
+    added = d.excluded(name)
+    ceiling = literal_column(f"{cap}.0" if real else str(cap), Float if real else BigInteger)
+    return case((column > ceiling - added, ceiling), else_=column + added)
+
+
+def _cap(value: int, cap: int = MAX_TOTAL) -> int:
+    return value if value <= cap else cap
+
+
+def _cap_real(value: float) -> float:
+    return value if value <= MAX_TOTAL else float(MAX_TOTAL)
 
 
 @dataclass(slots=True)
@@ -129,7 +161,7 @@ async def upsert_runs(conn: AsyncConnection, deltas: Sequence[RunDelta]) -> set[
     x = d.excluded
     started = d.least(dialect, c.started_at, x("started_at"))
     ended = d.greatest(dialect, c.ended_at, x("ended_at"))
-    errors = c.error_count + x("error_count")
+    errors = _capped_add(c.error_count, "error_count", MAX_INT32)
     has_end = d.greatest(dialect, c.has_end, x("has_end"))
     set_ = {
         # The first root event names the run's agent; until then the first event seen does.
@@ -140,10 +172,10 @@ async def upsert_runs(conn: AsyncConnection, deltas: Sequence[RunDelta]) -> set[
         "started_at": started,
         "ended_at": ended,
         "total_duration_ms": d.interval_ms(dialect, ended, started),
-        "total_cost": c.total_cost + x("total_cost"),
-        "tokens_in": c.tokens_in + x("tokens_in"),
-        "tokens_out": c.tokens_out + x("tokens_out"),
-        "event_count": c.event_count + x("event_count"),
+        "total_cost": _capped_add(c.total_cost, "total_cost", MAX_TOTAL, real=True),
+        "tokens_in": _capped_add(c.tokens_in, "tokens_in", MAX_TOTAL),
+        "tokens_out": _capped_add(c.tokens_out, "tokens_out", MAX_TOTAL),
+        "event_count": _capped_add(c.event_count, "event_count", MAX_INT32),
         "error_count": errors,
         "has_end": has_end,
         "status": case((errors > 0, "failed"), (has_end > 0, "completed"), else_="active"),
@@ -165,9 +197,9 @@ async def upsert_runs(conn: AsyncConnection, deltas: Sequence[RunDelta]) -> set[
                 "started_at": r.started_at,
                 "ended_at": r.ended_at,
                 "total_duration_ms": (r.ended_at - r.started_at).total_seconds() * 1000,
-                "total_cost": r.cost,
-                "tokens_in": r.tokens_in,
-                "tokens_out": r.tokens_out,
+                "total_cost": _cap_real(r.cost),
+                "tokens_in": _cap(r.tokens_in),
+                "tokens_out": _cap(r.tokens_out),
                 "event_count": r.events,
                 "error_count": r.errors,
                 "has_end": r.has_end,
@@ -227,20 +259,20 @@ async def upsert_agents(
             "description": f"Auto-created agent: {name}",
             "total_runs": a.new_runs,
             "total_events": a.events,
-            "total_cost": a.cost,
-            "tokens_in": a.tokens_in,
-            "tokens_out": a.tokens_out,
+            "total_cost": _cap_real(a.cost),
+            "tokens_in": _cap(a.tokens_in),
+            "tokens_out": _cap(a.tokens_out),
             "created_at": now,
             "updated_at": now,
         }
         for name, a in sorted(deltas.items())
     ]
     set_ = {
-        "total_runs": c.total_runs + x("total_runs"),
-        "total_events": c.total_events + x("total_events"),
-        "total_cost": c.total_cost + x("total_cost"),
-        "tokens_in": c.tokens_in + x("tokens_in"),
-        "tokens_out": c.tokens_out + x("tokens_out"),
+        "total_runs": c.total_runs + x("total_runs"),  # may go down: a run moved agents
+        "total_events": _capped_add(c.total_events, "total_events", MAX_TOTAL),
+        "total_cost": _capped_add(c.total_cost, "total_cost", MAX_TOTAL, real=True),
+        "tokens_in": _capped_add(c.tokens_in, "tokens_in", MAX_TOTAL),
+        "tokens_out": _capped_add(c.tokens_out, "tokens_out", MAX_TOTAL),
         "updated_at": x("updated_at"),
     }
     for start in range(0, len(values), _UPSERT_CHUNK):
@@ -267,16 +299,23 @@ async def upsert_agent_metrics(
             "runs": b.runs,
             "events": b.events,
             "errors": b.errors,
-            "cost": b.cost,
-            "tokens_in": b.tokens_in,
-            "tokens_out": b.tokens_out,
-            "duration_ms": b.duration_ms,
+            "cost": _cap_real(b.cost),
+            "tokens_in": _cap(b.tokens_in),
+            "tokens_out": _cap(b.tokens_out),
+            "duration_ms": _cap_real(b.duration_ms),
         }
         for (agent, period, bucket), b in sorted(deltas.items())
     ]
-    set_ = {
-        name: getattr(c, name) + x(name)
-        for name in ("runs", "events", "errors", "cost", "tokens_in", "tokens_out", "duration_ms")
+    set_: dict[str, ColumnElement[Any]] = {
+        "runs": c.runs + x("runs"),  # may go down: a run moved agents
+        **{
+            name: _capped_add(getattr(c, name), name, MAX_TOTAL)
+            for name in ("events", "errors", "tokens_in", "tokens_out")
+        },
+        **{
+            name: _capped_add(getattr(c, name), name, MAX_TOTAL, real=True)
+            for name in ("cost", "duration_ms")
+        },
     }
     for start in range(0, len(values), _UPSERT_CHUNK):
         stmt = d.upsert(
@@ -291,6 +330,27 @@ async def upsert_agent_metrics(
 # ---------------------------------------------------------------------------------------------
 # Reads
 # ---------------------------------------------------------------------------------------------
+
+
+def _real_sum(column: Any) -> ColumnElement[Any]:
+    """SUM of a total as a double, never NULL: a sum of 64-bit integers can overflow (SQLite
+    fails with "integer overflow"); a double cannot, and is exact up to ``MAX_TOTAL``."""
+    return func.coalesce(func.sum(cast(column, Float)), 0.0)
+
+
+def capped_int(value: Any) -> int:
+    """A count or token total as returned by a read: at most ``MAX_TOTAL``."""
+    if value is None:
+        return 0
+    return int(value) if value <= MAX_TOTAL else MAX_TOTAL
+
+
+def capped_real(value: Any) -> float:
+    """A cost or duration total as returned by a read: at most ``MAX_TOTAL``."""
+    if value is None:
+        return 0.0
+    number = float(value)
+    return number if number <= MAX_TOTAL else float(MAX_TOTAL)
 
 
 async def list_agents(session: AsyncSession, *, project_ids: Sequence[int]) -> list[Agent]:
@@ -366,14 +426,12 @@ async def run_duration_stats(
     session: AsyncSession, *, project_ids: Sequence[int], agent_name: str | None = None
 ) -> tuple[float, float]:
     """(sum, average) of total_duration_ms over runs."""
-    stmt = select(
-        func.coalesce(func.sum(Run.total_duration_ms), 0.0), func.avg(Run.total_duration_ms)
-    )
+    stmt = select(_real_sum(Run.total_duration_ms), func.avg(Run.total_duration_ms))
     stmt = stmt.where(Run.project_id.in_(project_ids))
     if agent_name is not None:
         stmt = stmt.where(Run.agent_name == agent_name)
     total, avg = (await session.execute(stmt)).one()
-    return float(total or 0.0), float(avg or 0.0)
+    return capped_real(total), capped_real(avg)
 
 
 async def get_run(session: AsyncSession, *, project_ids: Sequence[int], run_id: str) -> Run | None:
@@ -480,19 +538,19 @@ async def agent_totals(session: AsyncSession, *, project_ids: Sequence[int]) -> 
     stmt = select(
         func.count(func.distinct(Agent.name)),
         func.coalesce(func.sum(Agent.total_runs), 0),
-        func.coalesce(func.sum(Agent.total_events), 0),
-        func.coalesce(func.sum(Agent.total_cost), 0.0),
-        func.coalesce(func.sum(Agent.tokens_in), 0),
-        func.coalesce(func.sum(Agent.tokens_out), 0),
+        _real_sum(Agent.total_events),
+        _real_sum(Agent.total_cost),
+        _real_sum(Agent.tokens_in),
+        _real_sum(Agent.tokens_out),
     ).where(Agent.project_id.in_(project_ids))
     agents, runs, events, cost, tin, tout = (await session.execute(stmt)).one()
     return {
         "total_agents": int(agents),
         "total_runs": int(runs),
-        "total_events": int(events),
-        "total_cost": float(cost),
-        "total_tokens_in": int(tin),
-        "total_tokens_out": int(tout),
+        "total_events": capped_int(events),
+        "total_cost": capped_real(cost),
+        "total_tokens_in": capped_int(tin),
+        "total_tokens_out": capped_int(tout),
     }
 
 
@@ -500,7 +558,7 @@ async def top_agents(
     session: AsyncSession, *, project_ids: Sequence[int], by: str, limit: int
 ) -> list[tuple[str, float]]:
     column: ColumnElement[Any] = (
-        func.sum(Agent.total_cost) if by == "cost" else func.sum(Agent.total_runs)
+        _real_sum(Agent.total_cost) if by == "cost" else func.sum(Agent.total_runs)
     )
     stmt = (
         select(Agent.name, column.label("value"))
@@ -524,12 +582,12 @@ async def list_agent_metrics(
     stmt = select(
         AgentMetric.bucket_start,
         func.sum(AgentMetric.runs),
-        func.sum(AgentMetric.events),
-        func.sum(AgentMetric.errors),
-        func.sum(AgentMetric.cost),
-        func.sum(AgentMetric.tokens_in),
-        func.sum(AgentMetric.tokens_out),
-        func.sum(AgentMetric.duration_ms),
+        _real_sum(AgentMetric.events),
+        _real_sum(AgentMetric.errors),
+        _real_sum(AgentMetric.cost),
+        _real_sum(AgentMetric.tokens_in),
+        _real_sum(AgentMetric.tokens_out),
+        _real_sum(AgentMetric.duration_ms),
     ).where(
         AgentMetric.project_id.in_(project_ids),
         AgentMetric.agent_name == agent_name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +13,14 @@ from gati.ingest.batch import batch_items
 from gati.ingest.decode import parse_json, read_decoded_body, require_json_content_type
 from gati.json import ORJSONResponse
 from gati.tracing import service
-from gati.tracing.schemas import AgentDetail, AgentRead, IngestResponse, RunPage, RunRead
+from gati.tracing.schemas import (
+    AgentDetail,
+    AgentRead,
+    IngestResponse,
+    RunPage,
+    RunRead,
+    UtcDatetime,
+)
 
 router = APIRouter(tags=["agent tracing"])
 
@@ -122,8 +128,8 @@ async def get_agent_metrics(
     session: ReadSessionDep,
     scope: ReadScope,
     period: Literal["hourly", "daily", "monthly"] = "daily",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
 ) -> Response:
     return ORJSONResponse(
         await service.agent_metrics(

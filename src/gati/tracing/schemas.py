@@ -9,11 +9,23 @@ from typing import Annotated, Any
 
 import msgspec
 import orjson
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
+from gati.db.types import checked_utc
 from gati.ids import uuid_str
 from gati.ingest.batch import ItemError
 from gati.ingest.nul import NUL_REASON, nul_field
+from gati.tracing.bounds import (
+    BOUNDED_KEYS,
+    MAX_COST,
+    MAX_DATA_DEPTH,
+    MAX_LATENCY_MS,
+    MAX_TIMESTAMP,
+    MAX_TOKENS,
+    MIN_TIMESTAMP,
+    TIMESTAMP_RANGE,
+    in_time_range,
+)
 
 MAX_ID_LENGTH = 128
 MAX_NAME_LENGTH = 200
@@ -22,6 +34,9 @@ MAX_TYPE_LENGTH = 100
 END_EVENT_TYPES = frozenset({"agent_end", "run_end"})
 ERROR_EVENT_TYPES = frozenset({"error", "agent_error", "run_error"})
 ERROR_STATUSES = frozenset({"error", "failed", "failure"})
+
+_NUMBER_TYPES = frozenset({int, float})  # not bool
+_MIN_YEAR, _MAX_YEAR = MIN_TIMESTAMP.year, MAX_TIMESTAMP.year
 
 
 @dataclass(slots=True)
@@ -90,15 +105,97 @@ class Validated:
     errors: list[ItemError] = field(default_factory=list)
 
 
+class TimestampOutOfRange(ValueError):
+    """A well-formed timestamp outside ``TIMESTAMP_RANGE``."""
+
+
 def parse_timestamp(value: Any) -> datetime:
-    """ISO 8601 (``Z`` or offset; naive = UTC) or a Unix epoch in seconds or milliseconds."""
+    """ISO 8601 (``Z`` or offset; naive = UTC) or a Unix epoch in seconds or milliseconds, in
+    ``TIMESTAMP_RANGE`` (else :class:`TimestampOutOfRange`; other ``ValueError``: malformed)."""
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        else:
+            try:
+                parsed = parsed.astimezone(UTC)
+            except OverflowError as exc:  # e.g. 9999-12-31T23:59:59-12:00 is in year 10000
+                raise TimestampOutOfRange(f"{value!r} is out of range") from exc
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    raise ValueError("must be an ISO 8601 string or a Unix timestamp")
+        try:
+            parsed = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise TimestampOutOfRange(f"{value!r} is out of range") from exc
+    else:
+        raise ValueError("must be an ISO 8601 string or a Unix timestamp")
+    if not in_time_range(parsed):
+        raise TimestampOutOfRange(f"{value!r} is out of range")
+    return parsed
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def number_errors(data: dict[str, Any], index: int) -> list[ItemError]:
+    """A per-item error for each bounded key of ``data`` holding a number out of its range."""
+    errors: list[ItemError] = []
+    for key, (high, what) in BOUNDED_KEYS.items():
+        value: Any = data.get(key)
+        if type(value) in _NUMBER_TYPES and not 0 <= value <= high:
+            shown = f"{high:.0f}" if isinstance(high, float) and high.is_integer() else high
+            errors.append(
+                ItemError(
+                    index, f"data.{key}", f"must be {what} from 0 to {shown}, got {_show(value)}"
+                )
+            )
+    return errors
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether a JSON value nests containers more than ``limit`` levels (itself = level 1);
+    iterative, so any depth is safe to ask about."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list, tuple)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def data_too_deep(data: dict[str, Any]) -> bool:
+    """``data`` (a decoded object) nested deeper than ``MAX_DATA_DEPTH``: orjson writes it (in C)
+    and a text with few brackets cannot be deep; only the rest is walked."""
+    try:
+        text = orjson.dumps(data)
+    except TypeError:  # deeper than orjson writes (or not JSON at all): walk it
+        return _deeper_than(data, MAX_DATA_DEPTH)
+    if text.count(b"{") + text.count(b"[") <= MAX_DATA_DEPTH:
+        return False
+    return _deeper_than(data, MAX_DATA_DEPTH)
+
+
+# A JSON text this short cannot nest deeper than MAX_DATA_DEPTH (each level takes 2 brackets).
+_SHALLOW_CHARS = 2 * MAX_DATA_DEPTH + 1
+
+
+def _data_text_too_deep(text: str) -> bool:
+    """The fast path's check of ``data`` kept as JSON text: True when it is (or may be) nested
+    deeper than ``MAX_DATA_DEPTH`` — the item-by-item path then decides. Callers first rule out
+    texts too short, or with too few brackets, to nest that deep."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return True
+    return _deeper_than(value, MAX_DATA_DEPTH)
+
+
+DEPTH_REASON = f"is nested deeper than {MAX_DATA_DEPTH} levels"
 
 
 def _text(
@@ -140,15 +237,28 @@ def validate_event(
     if ts_raw is not None:
         try:
             timestamp = parse_timestamp(ts_raw)
+        except TimestampOutOfRange:
+            errors.append(
+                ItemError(index, "timestamp", f"is out of range: must be {TIMESTAMP_RANGE}")
+            )
         except (ValueError, TypeError, OverflowError, OSError) as exc:
             errors.append(ItemError(index, "timestamp", f"is not a valid timestamp ({exc})"))
     data = raw.get("data")
+    fields = _NO_FIELDS
     if data is None:
         data = {}
     elif not isinstance(data, dict):
         errors.append(ItemError(index, "data", f"must be a JSON object, got {type(data).__name__}"))
+    elif data:
+        if data_too_deep(data):
+            errors.append(ItemError(index, "data", DEPTH_REASON))
+        else:
+            try:
+                fields = msgspec.convert(data, _DataFields)
+            except msgspec.ValidationError as exc:  # a bounded number out of its range
+                errors.extend(number_errors(data, index) or [ItemError(index, "data", str(exc))])
     if not errors and check_nul:
-        where = nul_field(raw)
+        where = nul_field(raw)  # walks with a stack of its own: any depth is fine
         if where is not None:
             errors.append(ItemError(index, where, NUL_REASON))
     if errors:
@@ -160,10 +270,41 @@ def validate_event(
         agent_name,
         event_type,
         timestamp,
-        msgspec.convert(data, _DataFields) if data else _NO_FIELDS,
+        fields,
         raw.get("environment"),
         data,
     )
+
+
+# A bounded key of ``data``: a number in its range, or any other JSON value (ignored). msgspec
+# checks the range in C on both paths (decode on the fast path, convert item by item).
+_Tokens = (
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+    | Annotated[float, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+    | str
+    | bool
+    | None
+    | list[Any]
+    | dict[str, Any]
+)
+_Latency = (
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)]
+    | Annotated[float, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)]
+    | str
+    | bool
+    | None
+    | list[Any]
+    | dict[str, Any]
+)
+_Cost = (
+    Annotated[int, msgspec.Meta(ge=0, le=int(MAX_COST))]
+    | Annotated[float, msgspec.Meta(ge=0, le=MAX_COST)]
+    | str
+    | bool
+    | None
+    | list[Any]
+    | dict[str, Any]
+)
 
 
 class _DataFields(msgspec.Struct):
@@ -176,24 +317,30 @@ class _DataFields(msgspec.Struct):
     run_metadata: Any = None
     metadata: Any = None
     model: Any = None
-    latency_ms: Any = None
-    duration_ms: Any = None
-    cost: Any = msgspec.UNSET
-    total_cost: Any = None
-    tokens_in: Any = None
-    input_tokens: Any = None
-    prompt_tokens: Any = None
-    tokens_out: Any = None
-    output_tokens: Any = None
-    completion_tokens: Any = None
+    latency_ms: _Latency = None
+    duration_ms: _Latency = None
+    cost: _Cost | msgspec.UnsetType = msgspec.UNSET
+    total_cost: _Cost = None
+    tokens_in: _Tokens = None
+    input_tokens: _Tokens = None
+    prompt_tokens: _Tokens = None
+    tokens_out: _Tokens = None
+    output_tokens: _Tokens = None
+    completion_tokens: _Tokens = None
+    # Read by pricing only: bounded like the others.
+    tokens_cache_read: _Tokens = None
+    cache_read_tokens: _Tokens = None
+    cached_tokens: _Tokens = None
+    tokens_cache_creation: _Tokens = None
+    cache_creation_tokens: _Tokens = None
+    cache_write_tokens: _Tokens = None
+    tokens_reasoning: _Tokens = None
+    reasoning_tokens: _Tokens = None
     cost_source: Any = msgspec.UNSET
 
 
 _DECODE_FIELDS = msgspec.json.Decoder(_DataFields)
 _NO_FIELDS = _DataFields()
-
-
-_NUMBER_TYPES = frozenset({int, float})  # not bool
 
 
 def _num(value: Any, *more: Any) -> float | None:
@@ -304,7 +451,7 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
             if ts is None:
                 timestamp = now
             elif isinstance(ts, float):
-                timestamp = parse_timestamp(ts)
+                timestamp = parse_timestamp(ts)  # out of range: a ValueError
             else:
                 tz = ts.tzinfo
                 timestamp = (
@@ -314,9 +461,18 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
                     if tz is None
                     else ts.astimezone(UTC)
                 )
+                if not _MIN_YEAR <= timestamp.year < _MAX_YEAR:  # in_time_range, inline
+                    return None
             raw = e.data
             if raw == _NULL_DATA:
                 raw = _EMPTY_DATA
+            text = str(raw, "utf-8")  # UnicodeDecodeError (a ValueError): slow path
+            if (  # nested too deep, or maybe: the slow path decides (inline: the common case)
+                len(text) > _SHALLOW_CHARS
+                and text.count("{") + text.count("[") > MAX_DATA_DEPTH
+                and _data_text_too_deep(text)
+            ):
+                return None
             append(
                 _event(
                     e.event_id or uuid_str(),
@@ -324,15 +480,22 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
                     e.agent_name,
                     e.event_type,
                     timestamp,
-                    decode_fields(raw),  # fails (slow path) unless data is an object
+                    decode_fields(raw),  # fails (slow path) unless data is an object in bounds
                     e.environment,
                     None,
-                    str(raw, "utf-8"),  # UnicodeDecodeError (a ValueError): slow path
+                    text,
                 )
             )
-    except (msgspec.DecodeError, ValueError, OverflowError, OSError):
-        return None  # msgspec.ValidationError is a DecodeError; the others: epoch timestamps
+    except (msgspec.DecodeError, ValueError, OverflowError, OSError, RecursionError):
+        # msgspec.ValidationError is a DecodeError; OverflowError, OSError: epoch timestamps;
+        # RecursionError: msgspec reading JSON nested ~1,000 levels deep.
+        return None
     return out
+
+
+# A datetime query parameter or body field, converted to UTC (naive = UTC); one that is not a
+# date in UTC (9999-12-31T23:59:59-12:00) is a 422 naming it, not an OverflowError in a query.
+UtcDatetime = Annotated[datetime, AfterValidator(checked_utc)]
 
 
 class IngestResponse(BaseModel):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -14,7 +15,7 @@ from gati.db.engine import Database
 from gati.db.types import utcnow
 from gati.exceptions import AppError, not_found
 from gati.tracing import repository
-from gati.tracing.repository import AgentDelta, BucketDelta, RunDelta
+from gati.tracing.repository import AgentDelta, BucketDelta, RunDelta, capped_int, capped_real
 from gati.tracing.schemas import (
     ItemError,
     TraceEventIn,
@@ -51,19 +52,41 @@ def validate_batch(
     now = now or utcnow()
     result = Validated()
     for index, raw in enumerate(raw_events):
-        if max_event_bytes is not None and len(orjson.dumps(raw)) > max_event_bytes:
-            result.errors.append(
-                ItemError(
-                    index, "", f"event is larger than MAX_EVENT_SIZE_MB ({max_event_bytes} bytes)"
+        if max_event_bytes is not None:
+            size = _json_size(raw)
+            if size is None:
+                result.errors.append(
+                    ItemError(index, "", "event is nested too deeply to be measured")
                 )
-            )
-            continue
+                continue
+            if size > max_event_bytes:
+                result.errors.append(
+                    ItemError(
+                        index,
+                        "",
+                        f"event is larger than MAX_EVENT_SIZE_MB ({max_event_bytes} bytes)",
+                    )
+                )
+                continue
         out = validate_event(raw, index, now, check_nul=check_nul)
         if isinstance(out, list):
             result.errors.extend(out)
         else:
             result.events.append(out)
     return result
+
+
+def _json_size(raw: Any) -> int | None:
+    """Bytes of ``raw`` as compact JSON; None when no encoder here can write it (nesting of
+    about 1,000 levels: orjson stops at 255, msgspec at Python's recursion limit)."""
+    try:
+        return len(orjson.dumps(raw))
+    except TypeError:
+        pass
+    try:
+        return len(msgspec.json.encode(raw))
+    except (RecursionError, TypeError, ValueError):
+        return None
 
 
 def _buckets(ts: datetime) -> tuple[datetime, datetime, datetime]:
@@ -291,16 +314,16 @@ async def get_agent(
     if not agents:
         raise not_found("agent", repr(name))
     runs = sum(a.total_runs for a in agents)
-    cost = sum(a.total_cost for a in agents)
+    cost = capped_real(sum(a.total_cost for a in agents))
     return {
         "name": name,
         "description": agents[0].description,
         "total_runs": runs,
-        "total_events": sum(a.total_events for a in agents),
+        "total_events": capped_int(sum(a.total_events for a in agents)),
         "total_cost": cost,
         "avg_cost": cost / runs if runs else 0.0,
-        "tokens_in": sum(a.tokens_in for a in agents),
-        "tokens_out": sum(a.tokens_out for a in agents),
+        "tokens_in": capped_int(sum(a.tokens_in for a in agents)),
+        "tokens_out": capped_int(sum(a.tokens_out for a in agents)),
         "created_at": min(a.created_at for a in agents),
         "project_id": agents[0].project_id,
     }
@@ -395,12 +418,12 @@ async def agent_metrics(
             {
                 "bucket_start": bucket,
                 "runs": int(runs_n or 0),
-                "events": int(events or 0),
-                "errors": int(errors or 0),
-                "cost": float(cost or 0.0),
-                "tokens_in": int(tin or 0),
-                "tokens_out": int(tout or 0),
-                "duration_ms": float(duration or 0.0),
+                "events": capped_int(events),
+                "errors": capped_int(errors),
+                "cost": capped_real(cost),
+                "tokens_in": capped_int(tin),
+                "tokens_out": capped_int(tout),
+                "duration_ms": capped_real(duration),
             }
             for bucket, runs_n, events, errors, cost, tin, tout, duration in series
         ],
@@ -571,7 +594,7 @@ async def metrics_summary(
         "avg_cost_per_run": totals["total_cost"] / runs if runs else 0.0,
         "total_duration_hours": total_duration / 3_600_000,
         "top_agents_by_cost": [
-            {"agent_name": name, "cost": float(value)}
+            {"agent_name": name, "cost": capped_real(value)}
             for name, value in await repository.top_agents(
                 session, project_ids=project_ids, by="cost", limit=top
             )
