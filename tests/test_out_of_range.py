@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from starlette.requests import Request
 
 from gati.apiparams import INT32_MAX, INT64_MAX, MAX_OFFSET
 from tests.auth.helpers import register
@@ -68,10 +70,39 @@ async def test_project_routes_with_an_id_beyond_the_column(
             assert response.status_code in (404, 422), (url, response.text)
 
 
-async def test_anything_else_out_of_range_is_400_not_500(client: httpx.AsyncClient) -> None:
-    """The safety net: an offset with no bound of its own reaches the database."""
+async def test_tracing_offsets_and_price_ids_are_bounded(client: httpx.AsyncClient) -> None:
     event = {"event_type": "agent_start", "run_id": "r1", "agent_name": "a"}
     assert (await client.post("/api/events", json={"events": [event]})).json()["count"] == 1
     response = await client.get(f"/api/agents/a/runs?offset={INT64_MAX + 1}")
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == "value_out_of_range"
+    assert response.status_code == 422, response.text
+    response = await client.delete(f"/api/pricing/prices/{INT32_MAX + 1}")
+    assert response.status_code == 422, response.text
+
+
+async def test_dates_without_a_utc_form_in_queries_are_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/events", params={"start": "9999-12-31T23:59:59-12:00"})
+    assert response.status_code == 422 and response.json()["detail"].startswith("start:")
+    response = await client.post(
+        "/export/run", params={"since": "9999-12-31T23:59:59-12:00", "until": "2024-01-01"}
+    )
+    assert response.status_code == 422, response.text
+
+
+async def test_the_safety_net_answers_400_not_500(client: httpx.AsyncClient) -> None:
+    """What no validation caught: an ``OverflowError`` in a route, and a number the database
+    (or its driver) refuses for a column type."""
+    app = client.app  # type: ignore[attr-defined]
+
+    async def overflow() -> None:
+        raise OverflowError("date value out of range")
+
+    async def too_big(request: Request) -> None:
+        async with request.app.state.db.read_session() as session:
+            await session.execute(text("SELECT CAST(:x AS INTEGER)"), {"x": HUGE})
+
+    app.add_api_route("/test/overflow", overflow)
+    app.add_api_route("/test/too-big", too_big)
+    for url in ("/test/overflow", "/test/too-big"):
+        response = await client.get(url)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "value_out_of_range"

@@ -19,7 +19,7 @@ from gati.auth.deps import (
     require_principal,
 )
 from gati.db.engine import Database
-from gati.db.types import as_utc
+from gati.db.types import checked_utc
 from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep, query_value
 from gati.events import service
 from gati.events.dispatch import MISSING_EVENT_TYPE, EventBodyKind, classify_event_body
@@ -147,6 +147,15 @@ async def _read_body(request: Request, settings: Any, *, limit: int | None = Non
     return parse_json(raw), len(raw)
 
 
+def _bound(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return checked_utc(value)
+    except ValueError as exc:
+        raise AppError(422, "validation_error", f"{name}: {exc}") from None
+
+
 @router.post(
     "/events",
     status_code=201,
@@ -269,8 +278,8 @@ async def list_events(
         dialect=db.dialect,
         project_ids=scope,
         event_types=event_type,
-        start=as_utc(start) if start else None,
-        end=as_utc(end) if end else None,
+        start=_bound("start", start),
+        end=_bound("end", end),
         property_filters=filters,
         cursor=cursor,
         limit=limit,

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gati.db.engine import Database
-from gati.db.types import as_utc, utcnow
+from gati.db.types import as_utc, checked_utc, utcnow
 from gati.exceptions import AppError
 from gati.exports import repository as repo
 from gati.exports.crypto import CredentialCipher, CredentialDecryptError
@@ -647,7 +647,10 @@ async def start_manual_run(
     """Validate a backfill of ``[since, until)`` and record its run (status ``running``).
 
     ``require_destinations=False``: the caller brings its own (``gati export run --to``)."""
-    since, until = as_utc(since), as_utc(until)
+    try:
+        since, until = checked_utc(since), checked_utc(until)
+    except ValueError as exc:
+        raise AppError(422, "validation_error", f"since/until: {exc}") from None
     if until <= since:
         raise AppError(422, "validation_error", "until: must be after since")
     async with db.read_session() as session:

@@ -54,6 +54,8 @@ CLOSE_AUTH_TIMEOUT = 4408
 AUTH_TIMEOUT_SECONDS = 10.0
 MAX_TOPICS = 200
 MIN_AGGREGATE_INTERVAL = 1.0
+# The longest aggregate window a subscription may ask for: ten years (10,000 years overflowed).
+MAX_AGGREGATE_WINDOW = 10 * 366 * 86400.0
 
 
 class Closing(Exception):
@@ -176,7 +178,7 @@ class LiveSession:
     async def _first_message_token(self) -> str | None:
         try:
             async with asyncio.timeout(AUTH_TIMEOUT_SECONDS):
-                text = await self.websocket.receive_text()
+                text = await self._receive_text()
         except TimeoutError as exc:
             raise Closing(CLOSE_AUTH_TIMEOUT, "auth_timeout") from exc
         try:
@@ -204,9 +206,24 @@ class LiveSession:
         while (text := await outbox.get()) is not None:
             await send({"type": "websocket.send", "text": text})
 
+    async def _receive_text(self) -> str:
+        """The next text frame. A binary frame is not a message of this protocol: it is
+        answered with an error and skipped (Starlette's ``receive_text`` raised ``KeyError``).
+        A disconnect raises ``WebSocketDisconnect``, as ``receive_text`` does."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            text = message.get("text")
+            if text is not None:
+                return str(text)
+            if self.outbox is None:  # the first message must be the auth message
+                raise Closing(CLOSE_AUTH_FAILED, "auth_required")
+            self.error("invalid_message", "binary frames are not accepted; send JSON as text")
+
     async def _reader(self) -> None:
         while True:
-            text = await self.websocket.receive_text()
+            text = await self._receive_text()
             try:
                 message = orjson.loads(text)
             except orjson.JSONDecodeError:
@@ -384,11 +401,15 @@ class LiveSession:
             bucket = str(raw.get("bucket", "minute"))
             if bucket not in BUCKET_UNITS:
                 raise ValueError(f"bucket {bucket!r} is not one of {', '.join(BUCKET_UNITS)}")
-            window = timedelta(seconds=float(raw.get("window_seconds", 3600)))
-            interval = max(float(raw.get("interval_seconds", 10)), MIN_AGGREGATE_INTERVAL)
-            if window <= timedelta(0):
-                raise ValueError("window_seconds must be positive")
-        except (ValueError, TypeError) as exc:
+            seconds = float(raw.get("window_seconds", 3600))
+            if not 0 < seconds <= MAX_AGGREGATE_WINDOW:  # also NaN
+                raise ValueError(f"window_seconds must be in (0, {MAX_AGGREGATE_WINDOW:.0f}]")
+            window = timedelta(seconds=seconds)
+            interval = float(raw.get("interval_seconds", 10))
+            if not interval <= MAX_AGGREGATE_WINDOW:  # also NaN
+                raise ValueError(f"interval_seconds must be at most {MAX_AGGREGATE_WINDOW:.0f}")
+            interval = max(interval, MIN_AGGREGATE_INTERVAL)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             self.error("invalid_message", f"aggregate: {exc}")
             return None
         return AggregateSpec(functions, bucket, str(raw.get("tz", "UTC")), window, interval)

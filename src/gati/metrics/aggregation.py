@@ -363,6 +363,8 @@ def parse_functions(raw: Iterable[str]) -> list[str]:
     """``["avg", "p95,max"]`` -> ``["avg", "p95", "max"]``; ``ValueError`` names a bad one."""
     out: list[str] = []
     for item in raw:
+        if not isinstance(item, str):
+            raise ValueError(f"functions are names (strings), got {type(item).__name__}")
         for name in item.split(","):
             name = name.strip().lower()
             if not name:

@@ -114,6 +114,8 @@ def _as_project_id(project_ref: str | int) -> int | None:
 async def get_project(session: AsyncSession, project_ref: str | int) -> Project | None:
     """Resolve a project by id, slug or public key. A number no project id can be (beyond the
     INTEGER column) is looked up as a slug only, never sent to the database as an id."""
+    if isinstance(project_ref, str) and "\x00" in project_ref:
+        return None  # no project has one (and PostgreSQL refuses the parameter)
     project_id = _as_project_id(project_ref)
     if project_id is not None:
         found = await repository.get_by_id(session, project_id)

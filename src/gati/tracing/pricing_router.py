@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from gati.apiparams import Id32
 from gati.auth.deps import Reader, ReadScope, resolve_project_for_write
 from gati.deps import DatabaseDep, ReadSessionDep, SessionDep
 from gati.exceptions import AppError
@@ -46,7 +47,7 @@ async def create_price(
 
 @router.delete("/prices/{price_id}", status_code=204, summary="Delete a custom price")
 async def delete_price(
-    price_id: int, principal: Reader, scope: ReadScope, session: SessionDep
+    price_id: Id32, principal: Reader, scope: ReadScope, session: SessionDep
 ) -> Response:
     project_id = await service.find_price_project(session, project_ids=scope, price_id=price_id)
     if not principal.may_write(project_id):

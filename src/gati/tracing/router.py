@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from gati.apiparams import Offset
 from gati.auth.deps import IngestProject, ReadScope
 from gati.deps import DatabaseDep, ReadSessionDep, SettingsDep
 from gati.ingest.batch import batch_items
@@ -105,7 +106,7 @@ async def list_agent_runs(
     session: ReadSessionDep,
     scope: ReadScope,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     status: Literal["active", "completed", "failed"] | None = None,
     environment: str | None = None,
 ) -> Response:
