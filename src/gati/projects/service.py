@@ -103,7 +103,9 @@ async def get_or_create_by_slug(
         return project
 
 
-def _as_project_id(project_ref: str | int) -> int | None:
+def project_id_of(project_ref: str | int) -> int | None:
+    """The project id a reference spells: an int, or plain ASCII digits, within the range of
+    ``projects.id`` (an INTEGER column). Any other reference can only be a slug or a key."""
     if isinstance(project_ref, str):
         if not (project_ref.isascii() and project_ref.isdigit() and len(project_ref) <= 10):
             return None
@@ -116,7 +118,7 @@ async def get_project(session: AsyncSession, project_ref: str | int) -> Project 
     INTEGER column) is looked up as a slug only, never sent to the database as an id."""
     if isinstance(project_ref, str) and "\x00" in project_ref:
         return None  # no project has one (and PostgreSQL refuses the parameter)
-    project_id = _as_project_id(project_ref)
+    project_id = project_id_of(project_ref)
     if project_id is not None:
         found = await repository.get_by_id(session, project_id)
         if found is not None:

@@ -37,7 +37,6 @@ from gati.web.sites import (
     creatable_slug,
     normalise_hostname,
     origin_host,
-    project_id_ref,
     valid_hostname,
 )
 from gati.web.useragent import parse_user_agent
@@ -72,17 +71,9 @@ def _site(project: Any) -> Site:
 
 
 async def find_project(session: AsyncSession, ref: str) -> Project | None:
-    """The project a site reference names: its id (ASCII digits within the range of
-    ``projects.id``), public key or slug. A number no id can be is looked up as a slug only, so
-    it never reaches the database as an id (PostgreSQL refuses it, sqlite3 overflows)."""
-    project_id = project_id_ref(ref)
-    if project_id is not None:
-        found = await projects_repository.get_by_id(session, project_id)
-        if found is not None:
-            return found
-    if ref.startswith("pk_"):
-        return await projects_repository.get_by_public_key(session, ref)
-    return await projects_repository.get_by_slug(session, ref)
+    """The project a site reference names: its id, public key or slug. A number no id can be is
+    looked up as a slug only (``projects.service.get_project``)."""
+    return await projects_service.get_project(session, ref)
 
 
 async def resolve_site(db: Database, cache: SiteCache, ref: str, *, auto_create: bool) -> Site:

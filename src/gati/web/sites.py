@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gati.projects.schemas import check_slug
-from gati.projects.service import slugify
+from gati.projects.service import project_id_of, slugify
 from gati.web.client_ip import IPStorageMode
 from gati.web.periods import zone
 from gati.web.referrer import referrer_host
@@ -22,7 +22,6 @@ DEFAULT_IP_MODE = IPStorageMode.TRUNCATED
 SITE_CACHE_SECONDS = 10.0
 # Keys of ``projects.settings`` owned by web analytics.
 SETTINGS_KEYS = ("timezone", "hostnames", "ip_mode")
-PROJECT_ID_MAX = 2**31 - 1  # projects.id is an INTEGER column
 SLUG_RULE = (
     "sites are created automatically only for slugs: 1 to 100 lowercase letters, digits, '.', "
     "'_' or '-', starting with a letter or digit, not ending with '-', and not only digits "
@@ -106,12 +105,8 @@ def origin_host(origin: str | None) -> str | None:
 
 
 def project_id_ref(ref: str) -> int | None:
-    """The project id a site reference spells: ASCII digits naming a number within the range of
-    ``projects.id``. Any other reference (a larger number too) can only be a slug or a key."""
-    if not (ref.isascii() and ref.isdigit() and len(ref) <= 10):
-        return None
-    value = int(ref)
-    return value if 0 < value <= PROJECT_ID_MAX else None
+    """The project id a site reference spells (``gati.projects.service.project_id_of``)."""
+    return project_id_of(ref)
 
 
 def creatable_slug(ref: str) -> bool:
