@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from gati.events.schemas import EventIn
+from gati.ingest.depth import deeper_than
 from gati.ingest.nul import NUL_REASON, nul_field
 
 _ADAPTER: TypeAdapter[EventIn] = TypeAdapter(EventIn)
@@ -37,7 +38,7 @@ def validate_event(item: Any) -> EventIn | list[tuple[str, str]]:
         event = _ADAPTER.validate_python(item)
     except ValidationError as exc:
         return describe_errors(exc)
-    if _deeper_than(event.properties, MAX_PROPERTY_DEPTH):
+    if deeper_than(event.properties, MAX_PROPERTY_DEPTH):
         return [("properties", f"is nested deeper than {MAX_PROPERTY_DEPTH} levels")]
     where = nul_field(item)
     if where is not None:
@@ -47,21 +48,3 @@ def validate_event(item: Any) -> EventIn | list[tuple[str, str]]:
 
 # Deep enough for any real property tree; orjson (storage, answers) stops at 255 levels.
 MAX_PROPERTY_DEPTH = 32
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (no recursion:
-    the value may be nested thousands deep)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        current, depth = stack.pop()
-        if isinstance(current, dict):
-            children: Any = current.values()
-        elif isinstance(current, list):
-            children = current
-        else:
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False

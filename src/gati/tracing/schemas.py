@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel
 from gati.db.types import checked_utc
 from gati.ids import uuid_str
 from gati.ingest.batch import ItemError
+from gati.ingest.depth import deeper_than
 from gati.ingest.nul import NUL_REASON, nul_field
 from gati.tracing.bounds import (
     BOUNDED_KEYS,
@@ -154,30 +155,16 @@ def number_errors(data: dict[str, Any], index: int) -> list[ItemError]:
     return errors
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether a JSON value nests containers more than ``limit`` levels (itself = level 1);
-    iterative, so any depth is safe to ask about."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, (dict, list, tuple)):
-                stack.append((child, depth + 1))
-    return False
-
-
 def data_too_deep(data: dict[str, Any]) -> bool:
     """``data`` (a decoded object) nested deeper than ``MAX_DATA_DEPTH``: orjson writes it (in C)
     and a text with few brackets cannot be deep; only the rest is walked."""
     try:
         text = orjson.dumps(data)
     except TypeError:  # deeper than orjson writes (or not JSON at all): walk it
-        return _deeper_than(data, MAX_DATA_DEPTH)
+        return deeper_than(data, MAX_DATA_DEPTH)
     if text.count(b"{") + text.count(b"[") <= MAX_DATA_DEPTH:
         return False
-    return _deeper_than(data, MAX_DATA_DEPTH)
+    return deeper_than(data, MAX_DATA_DEPTH)
 
 
 # A JSON text this short cannot nest deeper than MAX_DATA_DEPTH (each level takes 2 brackets).
@@ -192,7 +179,7 @@ def _data_text_too_deep(text: str) -> bool:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return True
-    return _deeper_than(value, MAX_DATA_DEPTH)
+    return deeper_than(value, MAX_DATA_DEPTH)
 
 
 DEPTH_REASON = f"is nested deeper than {MAX_DATA_DEPTH} levels"

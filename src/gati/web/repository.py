@@ -51,10 +51,10 @@ ROLLUP_SHARDS = 8
 
 _JSON_COLUMNS = ("properties", "raw")
 _ROLLUP_COLUMNS = ("project_id", "hour", *ROLLUP_COUNTERS, "shard")
-_PG_VISITS_TAIL = " ON CONFLICT (project_id, id) DO UPDATE SET " + ", ".join(
+_VISITS_TAIL = " ON CONFLICT (project_id, id) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name in SESSION_MUTABLE
 )
-_PG_ROLLUPS_TAIL = " ON CONFLICT (project_id, hour, shard) DO UPDATE SET " + ", ".join(
+_ROLLUPS_TAIL = " ON CONFLICT (project_id, hour, shard) DO UPDATE SET " + ", ".join(
     f"{name} = web_rollup_hourly.{name} + excluded.{name}" for name in ROLLUP_COUNTERS
 )
 
@@ -87,14 +87,14 @@ def _pg_write(
             SESSIONS,
             SESSION_FIELDS,
             [tuple(row[c] for c in SESSION_FIELDS) for row in visits],
-            _PG_VISITS_TAIL,
+            _VISITS_TAIL,
         ),
         (
             "rollups",
             ROLLUPS,
             _ROLLUP_COLUMNS,
             [(*(row[c] for c in _ROLLUP_COLUMNS[:-1]), shard) for row in rollups],
-            _PG_ROLLUPS_TAIL,
+            _ROLLUPS_TAIL,
         ),
     ):
         sql, part = pg_insert_select(_PG_DIALECT, table, columns, rows, tail, len(params) + 1)
@@ -358,16 +358,14 @@ async def write_batch(
 _SQLITE_INSERT_EVENTS = (
     f"INSERT INTO web_events ({', '.join(EVENT_COLUMNS)}) VALUES ({_marks(len(EVENT_COLUMNS))})"
 )
+# The same ON CONFLICT clauses as PostgreSQL's (SQLite spells upserts alike).
 _SQLITE_UPSERT_VISITS = (
     f"INSERT INTO web_sessions ({_SQLITE_VISIT_COLUMNS}) VALUES ({_marks(len(SESSION_FIELDS))})"
-    " ON CONFLICT (project_id, id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in SESSION_MUTABLE)
+    + _VISITS_TAIL
 )
 _SQLITE_UPSERT_ROLLUPS = (
     f"INSERT INTO web_rollup_hourly ({', '.join(_ROLLUP_COLUMNS)}) "
-    f"VALUES ({_marks(len(_ROLLUP_COLUMNS))})"
-    " ON CONFLICT (project_id, hour, shard) DO UPDATE SET "
-    + ", ".join(f"{name} = web_rollup_hourly.{name} + excluded.{name}" for name in ROLLUP_COUNTERS)
+    f"VALUES ({_marks(len(_ROLLUP_COLUMNS))})" + _ROLLUPS_TAIL
 )
 
 
