@@ -84,6 +84,22 @@ class Server:
         """User + system CPU of the server's processes so far."""
         return process_cpu_seconds(self.pids())
 
+    def loop_cpu_seconds(self) -> float:
+        """User + system CPU so far of the main thread (the event loop's) of each server
+        process. Divided by a run's seconds: how busy the loop was; below ~95 % it waited for
+        something (the database, a writer thread) rather than for the CPU."""
+        import psutil
+
+        total = 0.0
+        for pid in self.pids():
+            try:
+                for thread in psutil.Process(pid).threads():
+                    if thread.id == pid:
+                        total += thread.user_time + thread.system_time
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
     def rss_mb(self) -> float:
         import psutil
 
@@ -123,9 +139,15 @@ def process_cpu_seconds(pids: list[int]) -> float:
 
 
 def start_profile(path: str, pid: int, seconds: int) -> subprocess.Popen[bytes]:
-    """py-spy (``pip install py-spy``) sampling the server for one run, as collapsed stacks."""
+    """py-spy (``pip install py-spy``) sampling the server for one run, as collapsed stacks.
+    With ``GATI_BENCH_PROFILE_GIL=1`` only the thread holding the GIL is sampled: where a
+    GIL-bound server's time goes."""
     spy = shutil.which("py-spy") or str(Path(sys.prefix).parent / ".tools/bin/py-spy")
     command = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "200"]
+    if os.environ.get("GATI_BENCH_PROFILE_GIL") == "1":
+        command.append("--gil")
+    if os.environ.get("GATI_BENCH_PROFILE_THREADS") == "1":
+        command.append("--threads")
     return subprocess.Popen(
         [*command, "-f", "raw", "-o", path, "--nonblocking"], stdout=subprocess.DEVNULL
     )

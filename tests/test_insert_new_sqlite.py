@@ -118,3 +118,46 @@ async def test_the_insert_joins_the_callers_transaction(db: Database) -> None:
             await bulk.insert_new(conn, items, COLUMNS, [(1, "z", "x")], key=("parent_id", "key"))
             raise Abort
     assert await _keys(db) == []
+
+
+async def test_insert_new_returning_reads_back_only_the_new_rows_in_one_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``insert_new_returning`` on SQLite: the inserted rows come back (retries and duplicates
+    within the batch dropped), from an empty table too, without a RETURNING row per inserted
+    row (each is a GIL hand-off on the driver's thread): one read-back row of JSON."""
+    statements = _tracing(monkeypatch)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'returning.db'}"
+    database = Database(url, Settings(database_url=url))
+    key = ("parent_id", "key")
+    try:
+        async with database.connection() as conn:
+            await conn.run_sync(_metadata.create_all)
+            await conn.execute(parents.insert(), [{"id": 1}])
+        async with database.connection() as conn:  # an empty table: no largest rowid yet
+            first = await bulk.insert_new_returning(
+                conn, items, COLUMNS, [(1, "a", "x"), (1, "b", "x")], key=key
+            )
+            await conn.commit()
+        assert first == {(1, "a"), (1, "b")}
+        async with database.connection() as conn:
+            again = await bulk.insert_new_returning(
+                conn,
+                items,
+                COLUMNS,
+                [(1, "b", "y"), (1, "c", "y"), (1, "c", "z"), (1, "d", "y")],
+                key=key,
+                returning=("key", "payload"),
+            )
+            await conn.commit()
+        assert again == {("c", "y"), ("d", "y")}
+        async with database.connection() as conn:
+            assert (
+                await bulk.insert_new_returning(conn, items, COLUMNS, [(1, "a", "q")], key=key)
+                == set()
+            )
+        assert await _keys(database) == [("a", "x"), ("b", "x"), ("c", "y"), ("d", "y")]
+    finally:
+        await database.dispose()
+    assert not [s for s in statements if "RETURNING" in s]
+    assert len([s for s in statements if s.startswith("SELECT json_group_array")]) == 2

@@ -262,16 +262,20 @@ def throughput(
         noop: list[WrkResult] = []
         real: list[WrkResult] = []
         cpu: dict[str, list[float]] = {"noop": [], "envelope": []}
+        loop_busy: dict[str, list[float]] = {"noop": [], "envelope": []}
         for index in range(rounds):
             for kind, path, results in (("noop", noop_path, noop), ("envelope", real_path, real)):
                 spy = None
                 if profile and kind == "envelope" and index == rounds - 1:
                     spy = start_profile(profile, server.process.pid, seconds)
-                before = server.cpu_seconds()
+                before, loop_before = server.cpu_seconds(), server.loop_cpu_seconds()
+                started = time.perf_counter()
                 result = run_wrk(
                     server.url, path, auth, bodies, seconds=seconds, connections=connections
                 )
+                elapsed = time.perf_counter() - started
                 cpu[kind].append(1e6 * (server.cpu_seconds() - before) / max(result.requests, 1))
+                loop_busy[kind].append(100 * (server.loop_cpu_seconds() - loop_before) / elapsed)
                 results.append(result)
                 if spy is not None:
                     spy.wait()
@@ -288,6 +292,7 @@ def throughput(
         "envelope_rps": [round(r.rps) for r in real],
         "ratio": real_rps / noop_rps,
         "server_cpu_us_per_request": {k: [round(v) for v in vs] for k, vs in cpu.items()},
+        "event_loop_busy_percent": {k: [round(v) for v in vs] for k, vs in loop_busy.items()},
         "envelope_p50_ms": [r.p50_ms for r in real],
         "envelope_p99_ms": [r.p99_ms for r in real],
         "non_2xx": sum(r.non_2xx for r in real),
@@ -399,6 +404,7 @@ def main() -> None:
                 f"    envelope endpoint : {t['envelope_rps']} envelopes/s ({t['ratio']:.0%} of no-op)"
             )
             print(f"    server CPU per request (µs): {t['server_cpu_us_per_request']}")
+            print(f"    event loop thread busy (%): {t['event_loop_busy_percent']}")
             print(
                 f"    envelope latency  : p50 {t['envelope_p50_ms']} ms, p99 {t['envelope_p99_ms']} ms"
             )

@@ -233,18 +233,40 @@ def sqlite_insert_returning(
     tail: str,
 ) -> list[tuple[Any, ...]]:
     """``INSERT INTO table (columns) VALUES (...), ... tail`` in as few multi-row statements as
-    SQLite's parameter limit allows (on the driver's thread; see :func:`sqlite_run`)."""
+    SQLite's parameter limit allows (on the driver's thread; see :func:`sqlite_run`). ``tail``:
+    ``[ON CONFLICT (...) DO NOTHING] RETURNING a, b``; the RETURNING columns must hold integers
+    or text (keys and ids: they come back through JSON).
+
+    The statements run without their RETURNING clause, and the returned rows come back as ONE
+    row of JSON: every row of a result, like each step of a statement, is a call into SQLite
+    that gives up the GIL and waits to take it back, up to a switch interval while the event
+    loop is busy (0.5 ms in ``gati serve``), so a 32-row RETURNING cost a group write ~15 ms
+    instead of ~2 (``bench/errors/sqlite_gil.py``). The inserted rows are the ones with a
+    rowid above the table's largest before the insert: SQLite gives a new row the largest
+    rowid + 1, and the caller holds the write lock (a transaction)."""
+    conflict, returning = tail.rsplit(" RETURNING ", 1)
     width = len(columns)
     per_statement = max(1, SQLITE_MAX_VARIABLES // width)
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
     row_marks = "(" + ", ".join("?" * width) + ")"
-    out: list[tuple[Any, ...]] = []
+    (before,) = db.execute(f"SELECT max(rowid) FROM {table}").fetchone()
+    inserted = 0
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        sql = head + ", ".join([row_marks] * len(chunk)) + tail
+        sql = head + ", ".join([row_marks] * len(chunk)) + conflict
         params = [value for row in chunk for value in row]
-        out.extend(tuple(r) for r in db.execute(sql, params).fetchall())
-    return out
+        inserted += db.execute(sql, params).rowcount
+    if not inserted:
+        return []
+    (document,) = db.execute(
+        f"SELECT json_group_array(json_array({returning})) FROM {table} "
+        "WHERE ?1 IS NULL OR rowid > ?1",
+        (before,),
+    ).fetchone()
+    records = [tuple(record) for record in orjson.loads(document)]
+    if len(records) != inserted:
+        raise RuntimeError(f"inserted {inserted} rows into {table} but found {len(records)}")
+    return records
 
 
 async def _driver_in_transaction(conn: AsyncConnection) -> Any | None:

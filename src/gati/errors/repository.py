@@ -75,28 +75,9 @@ assert _TS_INDEXES[1] == _TS_INDEXES[0] + 1  # insert_events_sqlite converts the
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class IssueUpsert:
-    """One issue's share of a batch: what a new issue starts as, and what the batch's new
-    events add to an existing one (``events`` may be 0: the batch only had retries)."""
-
-    project_id: int
-    fingerprint: str
-    title: str
-    culprit: str
-    type: str | None
-    level: str
-    platform: str
-    first_seen: datetime
-    last_seen: datetime
-    grouping: list[str]
-    events: int
-
-
 def _issue_conflict_set(dialect: str) -> dict[str, Any]:
     """What an existing issue becomes when a batch brings it events (``excluded``: the batch's
-    row). One definition for the per-batch upsert (SQLite) and the batch statement
-    (PostgreSQL)."""
+    row). One definition for both databases' batch statements."""
     c = _issues.c
     x = d.excluded
     has_new = x("event_count") > 0
@@ -225,7 +206,7 @@ async def store_batch_pg(
     releases in ONE statement, hence atomic on its own (the group committer runs it without
     BEGIN/COMMIT: one round trip). Events whose ``(project_id, event_id)`` is stored already
     are dropped; only the new ones count towards their issues, which are upserted once per
-    fingerprint as :func:`upsert_issues_sqlite` does. ``rows``: ``EVENT_COLUMNS`` order, no duplicate
+    fingerprint as :func:`store_batch_sqlite` does. ``rows``: ``EVENT_COLUMNS`` order, no duplicate
     keys; ``issues``: (project_id, fingerprint, type, platform, grouping components) of every
     fingerprint in ``rows`` (what a new issue starts with). Returns ``{(project_id, event_id):
     (event row id, issue id)}`` of the events inserted."""
@@ -246,7 +227,6 @@ async def store_batch_pg(
 @functools.cache
 def _sqlite_upsert_sql() -> tuple[str, str, str]:
     """The SQLite issue upsert as text around its VALUES rows: (head, one row's marks, tail)."""
-    c = _issues.c
     row = "(" + ", ".join("?" * len(_ISSUE_INSERT_COLUMNS)) + ")"
     stmt = (
         sqlite.insert(_issues)
@@ -254,86 +234,161 @@ def _sqlite_upsert_sql() -> tuple[str, str, str]:
         .on_conflict_do_update(
             index_elements=["project_id", "fingerprint"], set_=_issue_conflict_set("sqlite")
         )
-        .returning(c.id, c.project_id, c.fingerprint)
     )
     sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     head, tail = sql.split(row, 1)
     return head, row, tail
 
 
-def upsert_issues_sqlite(
-    db: sqlite3.Connection, upserts: Sequence[IssueUpsert]
-) -> dict[tuple[int, str], int]:
-    """SQLite: ONE statement per ~2,000 issues, one row per (project, fingerprint): new issues
-    are inserted; existing ones get the batch's counts, first/last seen, the newest title/
-    culprit/level, and are reopened (marked regressed) when resolved (the same ON CONFLICT
-    clause as PostgreSQL's batch statement). Returns every issue's id. On the driver's thread
-    (``bulk.sqlite_run``), in its transaction, values in the form SQLAlchemy's types store.
-
-    Rows are sent sorted by key so that concurrent writers lock issues in the same order."""
-    if not upserts:
-        return {}
-    now = sqlite_timestamp(utcnow())
-    rows = [
-        (
-            u.project_id,
-            u.fingerprint,
-            u.title,
-            u.culprit,
-            u.type,
-            u.level,
-            u.platform,
-            "unresolved",
-            0,
-            sqlite_timestamp(u.first_seen),
-            sqlite_timestamp(u.last_seen),
-            u.events,
-            u.events,
-            orjson.dumps(u.grouping).decode(),
-            now,
-            now,
-        )
-        for u in sorted(upserts, key=lambda u: (u.project_id, u.fingerprint))
-    ]
-    head, marks, tail = _sqlite_upsert_sql()
-    per_statement = bulk.SQLITE_MAX_VARIABLES // len(_ISSUE_INSERT_COLUMNS)
-    ids: dict[tuple[int, str], int] = {}
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        sql = head + ", ".join([marks] * len(chunk)) + tail
-        params = [value for row in chunk for value in row]
-        for issue_id, project_id, fingerprint in db.execute(sql, params).fetchall():
-            ids[(project_id, fingerprint)] = issue_id
-    return ids
-
-
-_SQLITE_EVENTS_TAIL = (
-    " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING project_id, event_id, id"
+_SQLITE_READ_BACK = (
+    "SELECT json_group_array(json_array(e.project_id, e.event_id, e.id, i.id)) "
+    f"FROM {_events.name} AS e JOIN {_issues.name} AS i "
+    "ON i.project_id = e.project_id AND i.fingerprint = e.fingerprint WHERE e.id > ?"
+)
+_SQLITE_MAX_ID = f"SELECT coalesce(max(id), 0) FROM {_events.name}"
+_SQLITE_NEW_KEYS = (
+    f"SELECT json_group_array(json_array(project_id, event_id)) FROM {_events.name} WHERE id > ?"
 )
 
 
-def insert_events_sqlite(
-    db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
-) -> dict[tuple[int, str], int]:
-    """Store rows (``EVENT_COLUMNS`` order, aware UTC datetimes, payload as JSON text) not stored
-    yet, in ONE statement on the driver's thread (``bulk.sqlite_run``); return
-    ``{(project_id, event_id): row id}`` of the rows inserted."""
+@dataclass(slots=True)
+class SqliteBatch:
+    """A batch's SQLite statements, built on the event loop's thread before the one hop to the
+    driver's thread (:func:`prepare_batch_sqlite`), so that the hop runs little Python."""
+
+    rows: Sequence[tuple[Any, ...]]
+    issues: Sequence[tuple[int, str, str | None, str, list[str]]]
+    inserts: list[tuple[str, list[Any]]]
+    upserts: list[tuple[str, list[Any]]]  # for when every event is new
+
+
+def prepare_batch_sqlite(
+    rows: Sequence[tuple[Any, ...]],
+    issues: Sequence[tuple[int, str, str | None, str, list[str]]],
+) -> SqliteBatch:
+    """``rows``: ``EVENT_COLUMNS`` order, aware UTC datetimes, no duplicate keys; ``issues`` as
+    for :func:`store_batch_pg`."""
     ts, received = _TS_INDEXES
-    rows = [
-        (*row[:ts], _sqlite_ts(row[ts]), _sqlite_ts(row[received]), *row[received + 1 :])
-        for row in rows
-    ]
-    records = bulk.sqlite_insert_returning(
-        db, _events.name, EVENT_COLUMNS, rows, _SQLITE_EVENTS_TAIL
-    )
-    return {(project_id, event_id): row_id for project_id, event_id, row_id in records}
+    width = len(EVENT_COLUMNS)
+    per_statement = bulk.SQLITE_MAX_VARIABLES // width
+    inserts: list[tuple[str, list[Any]]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        params: list[Any] = []
+        for row in chunk:
+            params.extend(row[:ts])
+            params.append(sqlite_timestamp(row[ts]))
+            params.append(sqlite_timestamp(row[received]))
+            params.extend(row[received + 1 :])
+        marks = ", ".join([_row_marks(width)] * len(chunk))
+        inserts.append((_SQLITE_EVENTS_HEAD + marks + _SQLITE_EVENTS_TAIL, params))
+    return SqliteBatch(rows, issues, inserts, _issue_upserts_sqlite(rows, issues))
 
 
-def _sqlite_ts(value: datetime) -> str:
-    """``sqlite_timestamp`` for values already in UTC (normalized events), without strftime."""
-    if value.utcoffset():
-        return sqlite_timestamp(value)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+def store_batch_sqlite(
+    db: sqlite3.Connection, batch: SqliteBatch
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """SQLite: what :func:`store_batch_pg` does but the issues' environments and releases (the
+    caller knows which it stored already), on the driver's thread (``bulk.sqlite_run``) in the
+    caller's transaction: the events in one multi-row ``INSERT ... ON CONFLICT DO NOTHING``,
+    ONE issue upsert with one row per fingerprint carrying exactly the new events, and ONE row
+    of JSON with each new event's row id and issue id.
+
+    No RETURNING: every row of a result, like every statement, is a call into SQLite that gives
+    the GIL up and then waits to take it back, up to a switch interval while the event loop is
+    busy, so a RETURNING row per event and per issue made a 32-event group wait ~10 ms instead
+    of ~2 (``bench/errors/sqlite_gil.py``). The new events are the rows above the table's
+    largest id before the insert: the caller holds the write lock, and SQLite gives a new row
+    the largest id + 1."""
+    if not batch.rows:
+        return {}
+    (before,) = db.execute(_SQLITE_MAX_ID).fetchone()
+    inserted = sum(db.execute(sql, params).rowcount for sql, params in batch.inserts)
+    if not inserted:
+        return {}
+    upserts = batch.upserts
+    if inserted != len(batch.rows):  # some were stored already (retries): only the others count
+        (document,) = db.execute(_SQLITE_NEW_KEYS, (before,)).fetchone()
+        new_keys = {(p, event_id) for p, event_id in orjson.loads(document)}
+        new_rows = [row for row in batch.rows if (row[0], row[1]) in new_keys]
+        upserts = _issue_upserts_sqlite(new_rows, batch.issues)
+    for sql, params in upserts:
+        db.execute(sql, params)
+    (document,) = db.execute(_SQLITE_READ_BACK, (before,)).fetchone()
+    return {(p, event_id): (row_id, issue) for p, event_id, row_id, issue in orjson.loads(document)}
+
+
+_FINGERPRINT = EVENT_COLUMNS.index("fingerprint")
+_LEVEL, _TITLE, _CULPRIT = (EVENT_COLUMNS.index(c) for c in ("level", "title", "culprit"))
+
+
+def _issue_upserts_sqlite(
+    rows: Sequence[tuple[Any, ...]],
+    issues: Sequence[tuple[int, str, str | None, str, list[str]]],
+) -> list[tuple[str, list[Any]]]:
+    """ONE statement per ~2,000 issues, one row per (project, fingerprint) of the new events
+    ``rows``: new issues are inserted; existing ones get the events' count, first/last seen,
+    the newest event's title/culprit/level, and are reopened (marked regressed) when resolved
+    (the ON CONFLICT clause of PostgreSQL's batch statement). Rows go in sorted by key so that
+    concurrent writers would lock issues in one order."""
+    ts = _TS_INDEXES[0]
+    # (project, fingerprint) -> [first seen, last seen, newest row, events]
+    agg: dict[tuple[int, str], list[Any]] = {}
+    for row in rows:
+        key = (row[0], row[_FINGERPRINT])
+        a = agg.get(key)
+        if a is None:
+            agg[key] = [row[ts], row[ts], row, 1]
+            continue
+        a[3] += 1
+        if row[ts] < a[0]:
+            a[0] = row[ts]
+        if row[ts] >= a[1]:
+            a[1], a[2] = row[ts], row
+    now = sqlite_timestamp(utcnow())
+    values: list[tuple[Any, ...]] = []
+    for project_id, fingerprint, type_, platform, grouping in sorted(issues, key=lambda i: i[:2]):
+        a = agg.get((project_id, fingerprint))
+        if a is None:
+            continue
+        first, last, newest, count = a
+        values.append(
+            (
+                project_id,
+                fingerprint,
+                newest[_TITLE],
+                newest[_CULPRIT],
+                type_,
+                newest[_LEVEL],
+                platform,
+                "unresolved",
+                0,
+                sqlite_timestamp(first),
+                sqlite_timestamp(last),
+                count,
+                count,
+                orjson.dumps(grouping).decode(),
+                now,
+                now,
+            )
+        )
+    head, marks, tail = _sqlite_upsert_sql()
+    per_statement = bulk.SQLITE_MAX_VARIABLES // len(_ISSUE_INSERT_COLUMNS)
+    statements: list[tuple[str, list[Any]]] = []
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        sql = head + ", ".join([marks] * len(chunk)) + tail
+        statements.append((sql, [value for row in chunk for value in row]))
+    return statements
+
+
+@functools.cache
+def _row_marks(width: int) -> str:
+    return "(" + ", ".join("?" * width) + ")"
+
+
+_SQLITE_EVENTS_HEAD = f"INSERT INTO {_events.name} ({', '.join(EVENT_COLUMNS)}) VALUES "
+_SQLITE_EVENTS_TAIL = " ON CONFLICT (project_id, event_id) DO NOTHING"
 
 
 _SQLITE_VALUES_SQL = (

@@ -274,23 +274,24 @@ async def write_error_batch(
         first_of.setdefault((item.project_id, item.event.event_id), index)
     unique = [items[i] for i in sorted(set(first_of.values()))]
     rows = [_event_row(i.project_id, i.event) for i in unique]
-    if conn.dialect.name == "postgresql":
-        first_of_issue: dict[tuple[int, str], tuple[int, str, str | None, str, list[str]]] = {}
-        for item in unique:
-            e = item.event
-            first_of_issue.setdefault(
-                (item.project_id, e.fingerprint),
-                (
-                    item.project_id,
-                    e.fingerprint,
-                    e.exception_type,
-                    e.platform,
-                    e.grouping_components,
-                ),
+    # what a new issue starts with, per fingerprint: (project, fingerprint, type, platform,
+    # grouping components) of its first event in the batch
+    first_of_issue: dict[tuple[int, str], tuple[int, str, str | None, str, list[str]]] = {}
+    for item in unique:
+        e = item.event
+        if (item.project_id, e.fingerprint) not in first_of_issue:
+            first_of_issue[(item.project_id, e.fingerprint)] = (
+                item.project_id,
+                e.fingerprint,
+                e.exception_type,
+                e.platform,
+                e.grouping_components,
             )
-        stored = await repository.store_batch_pg(conn, rows, list(first_of_issue.values()))
+    issues = list(first_of_issue.values())
+    if conn.dialect.name == "postgresql":
+        stored = await repository.store_batch_pg(conn, rows, issues)
     else:
-        stored = await _store_batch(conn, unique, rows)
+        stored = await _store_batch(conn, unique, rows, issues)
     # integer row ids, for the callers that answer with them (seed-002)
     row_ids = {key: row_id for key, (row_id, _) in stored.items()}
     wanted: dict[int, list[str]] = {}
@@ -319,17 +320,20 @@ async def write_error_batch(
 
 
 async def _store_batch(
-    conn: AsyncConnection, unique: list[ErrorWrite], rows: list[tuple[Any, ...]]
+    conn: AsyncConnection,
+    unique: list[ErrorWrite],
+    rows: list[tuple[Any, ...]],
+    issues: list[tuple[int, str, str | None, str, list[str]]],
 ) -> dict[tuple[int, str], tuple[int, int]]:
     """SQLite: the whole group in ONE thread hop of the driver (``bulk.sqlite_run``; in a group
-    commit also its BEGIN and COMMIT): the events in one statement, then ONE issue upsert with
-    one row per fingerprint carrying exactly the newly stored events, then the issues' new
+    commit also its BEGIN and COMMIT): ``repository.store_batch_sqlite``, then the issues' new
     environments and releases. ``{(project_id, event_id): (row id, issue id)}`` of the events
     inserted, as :func:`repository.store_batch_pg` returns."""
     seen = _SEEN_VALUES.get(conn.engine.sync_engine)
     commits = not conn.in_transaction()  # an autocommit group: sqlite_run commits the hop
+    batch = repository.prepare_batch_sqlite(rows, issues)  # the Python work, before the hop
     stored, fresh = await bulk.sqlite_run(
-        conn, lambda db: _store_batch_sqlite(db, unique, rows, seen.pairs if seen else set())
+        conn, lambda db: _store_batch_sqlite(db, unique, batch, seen.pairs if seen else set())
     )
     if fresh and seen is not None:
         if commits:
@@ -342,62 +346,26 @@ async def _store_batch(
 def _store_batch_sqlite(
     db: sqlite3.Connection,
     unique: list[ErrorWrite],
-    rows: list[tuple[Any, ...]],
+    batch: repository.SqliteBatch,
     seen: set[tuple[int, str, str]],
 ) -> tuple[dict[tuple[int, str], tuple[int, int]], set[tuple[int, str, str]]]:
     """:func:`_store_batch` on the driver's thread; also returns the (issue, kind, value) pairs
     it stored that ``seen`` did not have."""
-    inserted = repository.insert_events_sqlite(db, rows)
-
-    # what the new events add to their issues: one row per (project, fingerprint)
-    upserts: dict[tuple[int, str], repository.IssueUpsert] = {}
-    for item in unique:
-        e = item.event
-        if (item.project_id, e.event_id) not in inserted:
-            continue
-        key = (item.project_id, e.fingerprint)
-        u = upserts.get(key)
-        if u is None:
-            upserts[key] = repository.IssueUpsert(
-                project_id=item.project_id,
-                fingerprint=e.fingerprint,
-                title=e.title,
-                culprit=e.culprit,
-                type=e.exception_type,
-                level=e.level,
-                platform=e.platform,
-                first_seen=e.timestamp,
-                last_seen=e.timestamp,
-                grouping=e.grouping_components,
-                events=1,
-            )
-            continue
-        u.events += 1
-        u.first_seen = min(u.first_seen, e.timestamp)
-        if e.timestamp >= u.last_seen:
-            u.last_seen = e.timestamp
-            u.title, u.culprit, u.level = e.title, e.culprit, e.level
-    issue_ids = repository.upsert_issues_sqlite(db, list(upserts.values()))
-
-    # environments and releases the issues were seen in
+    stored = repository.store_batch_sqlite(db, batch)
     values: dict[tuple[int, str, str], datetime] = {}
-    stored: dict[tuple[int, str], tuple[int, int]] = {}
     for item in unique:
         e = item.event
-        key = (item.project_id, e.event_id)
-        row_id = inserted.get(key)
-        if row_id is None:
+        new = stored.get((item.project_id, e.event_id))
+        if new is None:
             continue
-        issue_id = issue_ids[(item.project_id, e.fingerprint)]
-        stored[key] = (row_id, issue_id)
         for kind, value in (("environment", e.environment), ("release", e.release)):
             if value:
-                k = (issue_id, kind, value)
-                values[k] = min(values.get(k, e.timestamp), e.timestamp)
-    fresh = set(values) - seen
-    if fresh:
-        repository.insert_issue_values_sqlite(db, [(*k, values[k]) for k in fresh])
-    return stored, fresh
+                k = (new[1], kind, value)
+                if k not in seen:
+                    values[k] = min(values.get(k, e.timestamp), e.timestamp)
+    if values:
+        repository.insert_issue_values_sqlite(db, [(*k, ts) for k, ts in values.items()])
+    return stored, set(values)
 
 
 # ---------------------------------------------------------------------------------------------
