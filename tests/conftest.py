@@ -17,6 +17,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -87,6 +88,35 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     asyncio.run(migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
     return path
+
+
+@pytest.fixture
+async def sqlite_db(_sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh migrated SQLite database (for SQLite-only behaviour)."""
+    path = tmp_path / "gati.db"
+    shutil.copyfile(_sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    database = Database(url, Settings(database_url=url))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def sqlite_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement SQLite runs on connections opened from now on (sqlite3's trace
+    callback)."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    return statements
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +14,6 @@ from gati.db.bulk import _driver_in_transaction, sqlite_run
 from gati.db.engine import Database
 from gati.exceptions import AppError
 from gati.ingest.groupcommit import GroupCommitter
-from gati.settings import Settings
 
 
 async def _writer(conn: AsyncConnection, items: list[Any]) -> list[Any]:
@@ -310,19 +306,6 @@ def _insert_jobs_then_check(db: sqlite3.Connection, items: list[Any]) -> list[An
 
 async def _one_hop(conn: AsyncConnection, items: list[Any]) -> list[Any]:
     return await sqlite_run(conn, lambda db: _insert_jobs_then_check(db, items))
-
-
-@pytest.fixture
-async def sqlite_db(_sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated SQLite database (for SQLite-only behaviour)."""
-    path = tmp_path / "gati.db"
-    shutil.copyfile(_sqlite_template, path)
-    url = f"sqlite+aiosqlite:///{path}"
-    database = Database(url, Settings(database_url=url))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def test_sqlite_autocommit_group_is_one_thread_hop(

@@ -5,7 +5,6 @@ IntegrityError."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,20 +42,6 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.dispose()
 
 
-def _tracing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement SQLite runs from now on (sqlite3's trace callback on new connections)."""
-    statements: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    return statements
-
-
 async def _keys(db: Database) -> list[tuple[Any, ...]]:
     async with db.connection() as conn:
         result = await conn.execute(select(items.c.key, items.c.payload).order_by(items.c.key))
@@ -69,9 +54,9 @@ async def _insert(db: Database, rows: list[tuple[Any, ...]]) -> set[tuple[Any, .
 
 
 async def test_new_rows_take_one_statement_and_no_lookup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sqlite_statements: list[str]
 ) -> None:
-    statements = _tracing(monkeypatch)
+    statements = sqlite_statements
     url = f"sqlite+aiosqlite:///{tmp_path / 'traced.db'}"
     database = Database(url, Settings(database_url=url))
     try:
@@ -121,12 +106,12 @@ async def test_the_insert_joins_the_callers_transaction(db: Database) -> None:
 
 
 async def test_insert_new_returning_reads_back_only_the_new_rows_in_one_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sqlite_statements: list[str]
 ) -> None:
     """``insert_new_returning`` on SQLite: the inserted rows come back (retries and duplicates
     within the batch dropped), from an empty table too, without a RETURNING row per inserted
     row (each is a GIL hand-off on the driver's thread): one read-back row of JSON."""
-    statements = _tracing(monkeypatch)
+    statements = sqlite_statements
     url = f"sqlite+aiosqlite:///{tmp_path / 'returning.db'}"
     database = Database(url, Settings(database_url=url))
     key = ("parent_id", "key")

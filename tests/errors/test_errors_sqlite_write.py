@@ -5,15 +5,10 @@ ids it reads back are the stored ones, retries included."""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from gati.db.engine import Database
@@ -21,36 +16,8 @@ from gati.errors import service
 from gati.errors.models import ErrorEvent, Issue
 from gati.errors.normalize import normalize_sentry_event
 from gati.projects import service as projects
-from gati.settings import Settings
 
 NOW = datetime(2024, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement SQLite runs on connections opened from now on."""
-    seen: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
-    return seen
-
-
-@pytest.fixture
-async def db(tmp_path: Path, _sqlite_template: Path) -> AsyncIterator[Database]:
-    path = tmp_path / "gati.db"
-    shutil.copyfile(_sqlite_template, path)
-    url = f"sqlite+aiosqlite:///{path}"
-    database = Database(url, Settings(database_url=url))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _project(db: Database) -> int:
@@ -80,18 +47,18 @@ def _group_statements(seen: list[str]) -> list[str]:
 
 
 async def test_a_group_is_a_few_statements_and_none_returns_a_row_per_event(
-    db: Database, statements: list[str]
+    sqlite_db: Database, sqlite_statements: list[str]
 ) -> None:
-    project_id = await _project(db)
+    project_id = await _project(sqlite_db)
     for size in (3, 64):
         writes = [
             _write(project_id, f"fp-{i % 20}", NOW + timedelta(seconds=i)) for i in range(size)
         ]
-        async with db.connection() as conn:
+        async with sqlite_db.connection() as conn:
             results = await service.write_error_batch(conn, writes)
             await conn.commit()
         assert all(r.stored for r in results)
-        group = _group_statements(statements)
+        group = _group_statements(sqlite_statements)
         kinds = [sql.split(" (", 1)[0].split(" VALUES", 1)[0][:40] for sql in group]
         assert not any("RETURNING" in sql for sql in group), kinds
         # max id, the events, the issue upsert, the read-back (+ the issues' new environments
@@ -101,6 +68,7 @@ async def test_a_group_is_a_few_statements_and_none_returns_a_row_per_event(
 
 
 async def test_row_ids_and_issue_ids_are_the_stored_ones(db: Database) -> None:
+    """On both databases (PostgreSQL's batch statement answers the same question)."""
     project_id = await _project(db)
     first = [_write(project_id, f"fp-{i % 3}", NOW + timedelta(seconds=i)) for i in range(9)]
     async with db.connection() as conn:
