@@ -1,5 +1,7 @@
 -- wrk script: POST pre-built gzip envelopes (one distinct body per request), record acks.
--- Environment: BODIES (file of "<length>\n<bytes>" records), TARGET_PATH, SENTRY_AUTH, ACKED_OUT.
+-- Environment: BODIES (file of "<length>\n<bytes>" records), TARGET_PATH, SENTRY_AUTH, ACKED_OUT,
+-- OFFSET (bodies already sent by earlier runs: this run starts after them, so that every
+-- envelope is a new event and none is a retry the server drops).
 local bodies = {}
 acked = {}
 local index = 0
@@ -22,6 +24,7 @@ function init(args)
     bodies[#bodies + 1] = data:sub(nl + 1, nl + n)
     pos = nl + n + 1
   end
+  index = tonumber(os.getenv("OFFSET") or "0")
   path = os.getenv("TARGET_PATH")
   headers = {
     ["Content-Type"] = "application/x-sentry-envelope",

@@ -40,7 +40,7 @@ PG_NAME = "gati_bench_collect"
 SITE = "bench-collect"
 
 LUA = r"""
-local n = 0
+local n = %(offset)d
 local path = "%(path)s"
 request = function()
   n = n + 1
@@ -83,14 +83,21 @@ def free_port() -> int:
 
 
 def wrk(
-    url: str, path: str, seconds: int, connections: int, server_pid: int | None = None
+    url: str,
+    path: str,
+    seconds: int,
+    connections: int,
+    server_pid: int | None = None,
+    offset: int = 0,
 ) -> tuple[float, int, int]:
     """One wrk run; with ``server_pid``, also the server's CPU per request (user + system,
-    less sensitive to the machine's other load than requests/s)."""
+    less sensitive to the machine's other load than requests/s). Its user agents start after
+    the ``offset`` ones sent before, so that every request is a new visitor, as in every run
+    (until 2026-12-07 each run began with the previous runs' visitors, who continued visits)."""
     cpu_before = process_cpu_seconds([server_pid]) if server_pid else 0.0
     pg_before = postgres_cpu_seconds()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % {"path": path, "site": SITE})
+        script.write(LUA % {"path": path, "site": SITE, "offset": offset})
     out = subprocess.run(
         [
             "wrk",
@@ -228,7 +235,7 @@ def main() -> None:
             flush=True,
         )
         wrk(base, "/bench/noop", 3, args.connections)  # warm-up
-        wrk(base, "/collect", 3, args.connections)
+        sent = args.connections + wrk(base, "/collect", 3, args.connections)[1]
         best_noop = best_collect = 0.0
         acknowledged = 0
         ratios = []
@@ -237,7 +244,10 @@ def main() -> None:
             spy = None
             if args.profile and index == args.rounds - 1:
                 spy = start_profile(args.profile, server.pid, args.seconds)
-            collect, total, bad = wrk(base, "/collect", args.seconds, args.connections, server.pid)
+            collect, total, bad = wrk(
+                base, "/collect", args.seconds, args.connections, server.pid, offset=sent
+            )
+            sent += total + args.connections
             if spy is not None:
                 spy.wait()
             best_noop, best_collect = max(best_noop, noop), max(best_collect, collect)
