@@ -45,6 +45,7 @@ from gati.errors.schemas import ErrorReportIn
 from gati.exceptions import AppError
 from gati.ingest.groupcommit import GroupCommitter
 from gati.ingest.nul import NUL_REASON
+from gati.process_tuning import quick_gil_handoffs
 from gati.projects import repository as projects_repo
 from gati.projects.models import Project
 from gati.projects.service import get_or_create_by_slug, get_project, slugify
@@ -332,9 +333,10 @@ async def _store_batch(
     seen = _SEEN_VALUES.get(conn.engine.sync_engine)
     commits = not conn.in_transaction()  # an autocommit group: sqlite_run commits the hop
     batch = repository.prepare_batch_sqlite(rows, issues)  # the Python work, before the hop
-    stored, fresh = await bulk.sqlite_run(
-        conn, lambda db: _store_batch_sqlite(db, unique, batch, seen.pairs if seen else set())
-    )
+    with quick_gil_handoffs():  # the hop is SQLite's own work, and its GIL re-takes
+        stored, fresh = await bulk.sqlite_run(
+            conn, lambda db: _store_batch_sqlite(db, unique, batch, seen.pairs if seen else set())
+        )
     if fresh and seen is not None:
         if commits:
             seen.add(fresh)
