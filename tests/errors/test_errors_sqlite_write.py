@@ -59,6 +59,10 @@ async def test_a_group_is_a_few_statements_and_none_returns_a_row_per_event(
             await conn.commit()
         assert all(r.stored for r in results)
         group = _group_statements(sqlite_statements)
+        # the write lock is taken before the largest id is read (SQLAlchemy had begun its
+        # transaction, sqlite3 had not)
+        before = sqlite_statements[len(sqlite_statements) - len(group) - 1]
+        assert before == "BEGIN IMMEDIATE", before
         kinds = [sql.split(" (", 1)[0].split(" VALUES", 1)[0][:40] for sql in group]
         assert not any("RETURNING" in sql for sql in group), kinds
         # max id, the events, the issue upsert, the read-back (+ the issues' new environments

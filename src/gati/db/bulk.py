@@ -175,6 +175,15 @@ async def sqlite_run(conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T
     return result
 
 
+def sqlite_write_lock(db: sqlite3.Connection) -> None:
+    """Hold SQLite's write lock from here to the end of the transaction (on the driver's
+    thread): what reads the table's largest rowid and then inserts above it needs, so that no
+    other writer's rows land in between. Inside a transaction SQLAlchemy has begun, sqlite3
+    has not begun one yet until its first write (it then begins a deferred one)."""
+    if not db.in_transaction:
+        db.execute("BEGIN IMMEDIATE")
+
+
 def _sqlite_atomic(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -243,8 +252,9 @@ def sqlite_insert_returning(
     loop is busy (0.5 ms in ``gati serve``), so a 32-row RETURNING cost a group write ~15 ms
     instead of ~2 (``bench/errors/sqlite_gil.py``). The inserted rows are the ones with a
     rowid above the table's largest before the insert: SQLite gives a new row the largest
-    rowid + 1, and the caller holds the write lock (a transaction)."""
+    rowid + 1, and the write lock is held from before that read (:func:`sqlite_write_lock`)."""
     conflict, returning = tail.rsplit(" RETURNING ", 1)
+    sqlite_write_lock(db)
     width = len(columns)
     per_statement = max(1, SQLITE_MAX_VARIABLES // width)
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "

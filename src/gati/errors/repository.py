@@ -298,10 +298,11 @@ def store_batch_sqlite(
     the GIL up and then waits to take it back, up to a switch interval while the event loop is
     busy, so a RETURNING row per event and per issue made a 32-event group wait ~10 ms instead
     of ~2 (``bench/errors/sqlite_gil.py``). The new events are the rows above the table's
-    largest id before the insert: the caller holds the write lock, and SQLite gives a new row
-    the largest id + 1."""
+    largest id before the insert: SQLite gives a new row the largest id + 1, and the write lock
+    is held from before that read (``bulk.sqlite_write_lock``)."""
     if not batch.rows:
         return {}
+    bulk.sqlite_write_lock(db)
     (before,) = db.execute(_SQLITE_MAX_ID).fetchone()
     inserted = sum(db.execute(sql, params).rowcount for sql, params in batch.inserts)
     if not inserted:
