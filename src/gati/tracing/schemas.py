@@ -265,32 +265,21 @@ def validate_event(
 
 # A bounded key of ``data``: a number in its range, or any other JSON value (ignored). msgspec
 # checks the range in C on both paths (decode on the fast path, convert item by item).
+_NotANumber = str | bool | None | list[Any] | dict[str, Any]
 _Tokens = (
     Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
     | Annotated[float, msgspec.Meta(ge=0, le=MAX_TOKENS)]
-    | str
-    | bool
-    | None
-    | list[Any]
-    | dict[str, Any]
+    | _NotANumber
 )
 _Latency = (
     Annotated[int, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)]
     | Annotated[float, msgspec.Meta(ge=0, le=MAX_LATENCY_MS)]
-    | str
-    | bool
-    | None
-    | list[Any]
-    | dict[str, Any]
+    | _NotANumber
 )
 _Cost = (
     Annotated[int, msgspec.Meta(ge=0, le=int(MAX_COST))]
     | Annotated[float, msgspec.Meta(ge=0, le=MAX_COST)]
-    | str
-    | bool
-    | None
-    | list[Any]
-    | dict[str, Any]
+    | _NotANumber
 )
 
 
