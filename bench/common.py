@@ -88,17 +88,7 @@ class Server:
         """User + system CPU so far of the main thread (the event loop's) of each server
         process. Divided by a run's seconds: how busy the loop was; below ~95 % it waited for
         something (the database, a writer thread) rather than for the CPU."""
-        import psutil
-
-        total = 0.0
-        for pid in self.pids():
-            try:
-                for thread in psutil.Process(pid).threads():
-                    if thread.id == pid:
-                        total += thread.user_time + thread.system_time
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return loop_cpu_seconds(self.pids())
 
     def rss_mb(self) -> float:
         import psutil
@@ -123,6 +113,21 @@ class Server:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def loop_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU so far of the main thread (the event loop's) of each process."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            for thread in psutil.Process(pid).threads():
+                if thread.id == pid:
+                    total += thread.user_time + thread.system_time
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def process_cpu_seconds(pids: list[int]) -> float:

@@ -6,9 +6,14 @@
 Starts one real server process (uvicorn, one worker) on a fresh database, with an extra
 ``POST /bench/noop`` route on the same app (same middleware, reads the body, answers the same
 JSON shape, stores nothing), matched before every other route (the strictest baseline; until
-2026-11-23 it was appended after them all and paid their routing). wrk sends single events with a different user agent per request
-(so every request is a new visitor and visit). After the /collect run it checks that every
-acknowledged event is in the database.
+2026-11-23 it was appended after them all and paid their routing). wrk sends single events
+with a different user agent per request (so every request is a new visitor and visit). After
+the /collect run it checks that every acknowledged event is in the database. Per run it prints
+the server's and PostgreSQL's CPU per request and how busy the event loop's thread was.
+
+Ceiling runs (``--writer events-only|none``) replace /collect's group writer, to show what the
+rest of the request allows: one INSERT of the events and nothing else, or no write at all.
+Neither is a valid server (no visits, no rollups; or nothing stored).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,10 +36,22 @@ from pathlib import Path
 import asyncpg
 import httpx
 from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bench.common import match_first, postgres_cpu_seconds, process_cpu_seconds, start_profile
+import gati.app as gati_app
+from bench.common import (
+    loop_cpu_seconds,
+    match_first,
+    postgres_cpu_seconds,
+    process_cpu_seconds,
+    start_profile,
+)
 from gati.app import create_app_from_env
+from gati.db import bulk
 from gati.json import ORJSONResponse
+from gati.web import repository
+from gati.web import service as web_service
+from gati.web.service import EventRow
 
 PG_ADMIN = os.environ.get("GATI_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_NAME = "gati_bench_collect"
@@ -56,9 +74,46 @@ end
 """
 
 
+async def _events_only_writer(conn: AsyncConnection, rows: list[EventRow]) -> list[str]:
+    """Ceiling (``--writer events-only``): the cheapest write that still stores each event, ONE
+    multi-row INSERT per group, without what /collect must also do (no visit assignment, no
+    visits, no rollups, no locks). Not a valid server: it shows what the write alone costs."""
+    events = []
+    for row in rows:
+        row.values["session_id"] = "s_" + row.values["id"]
+        events.append(row.values)
+    if conn.dialect.name == "sqlite":
+
+        def write(db: sqlite3.Connection) -> None:
+            repository.sqlite_write_batch(db, events=events, visits=[], rollups=[])
+
+        await bulk.sqlite_run(conn, write)
+    else:
+        sql, args = repository._pg_write(events, [], [], 0)
+        await conn.info[bulk.AUTOCOMMIT_DRIVER].execute(sql, *args)
+    return [row.values["id"] for row in rows]
+
+
+async def _no_writer(conn: AsyncConnection, rows: list[EventRow]) -> list[str]:
+    """Ceiling (``--writer none``): stores nothing; what the request side alone allows."""
+    return [row.values["id"] for row in rows]
+
+
+CEILING_WRITERS = {"events-only": _events_only_writer, "none": _no_writer}
+
+
+async def _replace_writer(app: FastAPI) -> None:
+    writer = CEILING_WRITERS[os.environ["GATI_BENCH_WRITER"]]
+    app.state.committer.register(web_service.WRITER_KIND, writer, autocommit=True)
+
+
 def make_app() -> FastAPI:
-    """The real app plus a no-op endpoint (uvicorn factory)."""
+    """The real app plus a no-op endpoint (uvicorn factory). With ``GATI_BENCH_WRITER`` (set by
+    ``--writer``), /collect's group writer is replaced by a ceiling writer (see above), after
+    the web module registered the real one."""
     app = create_app_from_env()
+    if os.environ.get("GATI_BENCH_WRITER", "real") != "real":
+        gati_app.STARTUP_HOOKS.append(_replace_writer)
 
     @app.post("/bench/noop")
     async def noop(request: Request) -> ORJSONResponse:
@@ -96,6 +151,8 @@ def wrk(
     (until 2026-12-07 each run began with the previous runs' visitors, who continued visits)."""
     cpu_before = process_cpu_seconds([server_pid]) if server_pid else 0.0
     pg_before = postgres_cpu_seconds()
+    loop_before = loop_cpu_seconds([server_pid]) if server_pid else 0.0
+    started = time.monotonic()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % {"path": path, "site": SITE, "offset": offset})
     out = subprocess.run(
@@ -119,12 +176,16 @@ def wrk(
     os.unlink(script.name)
     cpu = process_cpu_seconds([server_pid]) - cpu_before if server_pid else 0.0
     pg_cpu = postgres_cpu_seconds() - pg_before
+    # How busy the event loop's thread was: below ~95 % it waited (for the database), not
+    # for the CPU.
+    loop_busy = (loop_cpu_seconds([server_pid]) - loop_before) / (time.monotonic() - started)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     per_request = (
         f", CPU µs/request: server {1e6 * cpu / total:.0f}, PostgreSQL {1e6 * pg_cpu / total:.0f}"
+        f"; event loop thread {100 * loop_busy:.0f}% busy"
         if server_pid
         else ""
     )
@@ -186,6 +247,13 @@ def main() -> None:
         metavar="FILE",
         help="record the server with py-spy during the last /collect run (collapsed stacks)",
     )
+    parser.add_argument(
+        "--writer",
+        choices=["real", *CEILING_WRITERS],
+        default="real",
+        help="a ceiling run: /collect's group writer replaced by one that only inserts the "
+        "events (events-only) or stores nothing (none); what the rest of /collect allows",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -199,6 +267,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "GATI_DATA_DIR": str(workdir),
         "GATI_SKIP_MIGRATIONS": "1",
+        "GATI_BENCH_WRITER": args.writer,
     }
     server = subprocess.Popen(
         [
@@ -231,7 +300,8 @@ def main() -> None:
             time.sleep(0.2)
         print(
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, {args.database},"
-            f" {args.connections} connections, {args.seconds}s per run",
+            f" {args.connections} connections, {args.seconds}s per run"
+            + ("" if args.writer == "real" else f", CEILING RUN: --writer {args.writer}"),
             flush=True,
         )
         wrk(base, "/bench/noop", 3, args.connections)  # warm-up
@@ -265,9 +335,11 @@ def main() -> None:
             flush=True,
         )
         # wrk counts requests whose response arrived; warm-up events are stored too.
+        verdict = "ok" if count >= acknowledged else "MISSING EVENTS"
+        if args.writer == "none":
+            verdict = "nothing stored: a ceiling run"
         print(
-            f"acknowledged in measured runs: {acknowledged}, stored in total: {count} "
-            f"({'ok' if count >= acknowledged else 'MISSING EVENTS'})",
+            f"acknowledged in measured runs: {acknowledged}, stored in total: {count} ({verdict})",
             flush=True,
         )
     finally:
