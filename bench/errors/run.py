@@ -217,11 +217,12 @@ def run_wrk(
     )
 
 
-def start_bench_server(database_url: str) -> Server:
+def start_bench_server(database_url: str, writer: str = "real") -> Server:
     env = {
         "DATABASE_URL": database_url,
         "RUN_JOBS_IN_PROCESS": "false",
         "LOG_LEVEL": "WARNING",
+        "GATI_BENCH_WRITER": writer,  # bench.errors.server_app: "none" is a ceiling run
     }
     env["GATI_SKIP_MIGRATIONS"] = "1"
     return start_app_factory("bench.errors.server_app:make_app", env)
@@ -260,12 +261,13 @@ def throughput(
     rounds: int,
     first_body: int = 0,
     profile: str | None = None,
+    writer: str = "real",
 ) -> dict[str, Any]:
     """``first_body``: bodies sent to this database by earlier calls (the next run starts
     after them); the result's ``bodies_sent`` is the count after this call."""
     project_id, public_key = asyncio.run(create_project(url))
     auth = f"Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={public_key}"
-    server = start_bench_server(url)
+    server = start_bench_server(url, writer)
     try:
         noop_path = f"/bench/noop/{project_id}/envelope/"
         real_path = f"/api/{project_id}/envelope/"
@@ -410,6 +412,13 @@ def main() -> None:
     parser.add_argument(
         "--no-grouping", action="store_true", help="skip the 10,000-event grouping measurement"
     )
+    parser.add_argument(
+        "--writer",
+        choices=["real", "none"],
+        default="real",
+        help="none: a ceiling run, the error events' group writer stores nothing (what the rest "
+        "of the endpoint allows; every event then reads as acknowledged but not stored)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -426,7 +435,7 @@ def main() -> None:
             url = asyncio.run(fresh_pg_database("gati_bench_errors"))
         result: dict[str, Any] = {}
         sent = 0
-        print(f"\n[{dialect}]")
+        print(f"\n[{dialect}]" + ("" if args.writer == "real" else " CEILING RUN: --writer none"))
         for connections in [int(c) for c in args.connections.split(",")]:
             t = throughput(
                 url,
@@ -436,6 +445,7 @@ def main() -> None:
                 rounds=args.rounds,
                 first_body=sent,
                 profile=args.profile,
+                writer=args.writer,
             )
             sent = t["bodies_sent"]
             result[f"c{connections}"] = t
