@@ -78,3 +78,30 @@ def test_referrer_host_normalisation() -> None:
     assert referrer_host("http://[::1") is None
     assert referrer_host("https://m.example.com") == "example.com"
     assert referrer_host("https://www.co") == "www.co"
+
+
+def test_url_utm_cache_hands_out_copies() -> None:
+    # utm_from_url is cached per URL: a caller changing its dict must not change the next one.
+    url = "https://ex.com/cached?utm_source=news&utm_medium=email"
+    first = utm_from_url(url)
+    first["utm_source"] = "changed"
+    first["utm_term"] = "added"
+    assert utm_from_url(url) == {"utm_source": "news", "utm_medium": "email"}
+    assert extract_utm(None, url) == {"utm_source": "news", "utm_medium": "email"}
+
+
+def test_event_source_and_ref_cached_per_site_hostnames() -> None:
+    # build_event caches the page's parts and the source; the same referrer and page must still
+    # be internal for a site that names the referrer's host and a referral for one that does not.
+    from gati.web.service import _page, _source
+
+    page = "https://shop.example.org/p?ref=producthunt&source=other"
+    assert _page(page).hostname == "shop.example.org"
+    assert _page(page).ref_param == "producthunt"
+    assert _page("https://Shop.Example.org/").ref_param is None
+    referrer = "https://blog.example.com/post"
+    assert _source(referrer, page, ("example.com",), None).type is SourceType.INTERNAL
+    other = _source(referrer, page, (), None)
+    assert other.type is SourceType.REFERRAL
+    assert other.name == "blog.example.com"
+    assert _source(referrer, page, (), "producthunt").type is not SourceType.REFERRAL

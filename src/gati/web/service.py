@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -27,7 +27,7 @@ from gati.web.client_ip import IPAddress, TrustedProxies, client_ip, stored_ip
 from gati.web.geoip import CountryLookup
 from gati.web.payload import CollectPayload
 from gati.web.periods import bad, zone
-from gati.web.referrer import SourceType, classify
+from gati.web.referrer import Source, SourceType, classify
 from gati.web.sites import (
     SLUG_RULE,
     SaltCache,
@@ -172,6 +172,37 @@ class EventRow:
 
 
 @dataclass(frozen=True, slots=True)
+class _Page:
+    """What an event takes from its page URL besides UTM parameters."""
+
+    hostname: str | None
+    ref_param: str | None  # the first non-empty ?ref= or ?source= value
+
+
+_NO_PAGE = _Page(None, None)
+
+
+@lru_cache(maxsize=4096)
+def _page(url: str) -> _Page:
+    """Cached: page URLs repeat (a site's pages), and splitting one costs a few µs."""
+    parts = urlsplit(url)
+    ref_param = None
+    for key, value in parse_qsl(parts.query):
+        if key in ("ref", "source") and value.strip():
+            ref_param = value.strip()[:255]
+            break
+    return _Page((parts.hostname or "").lower() or None, ref_param)
+
+
+@lru_cache(maxsize=4096)
+def _source(
+    referrer: str | None, page_url: str | None, hostnames: tuple[str, ...], utm_source: str | None
+) -> Source:
+    """:func:`gati.web.referrer.classify`, cached: referrers repeat as pages do."""
+    return classify(referrer, page_url=page_url, site_hostnames=hostnames, utm_source=utm_source)
+
+
+@dataclass(frozen=True, slots=True)
 class RequestMeta:
     peer: str | None
     headers: Mapping[str, str]
@@ -190,9 +221,8 @@ def build_event(
     now: datetime,
 ) -> EventRow:
     """Validate the event against its site and derive every stored field."""
-    hostname = None
-    if payload.url:  # validated: it parses (gati.web.payload)
-        hostname = (urlsplit(payload.url).hostname or "").lower() or None
+    page = _page(payload.url) if payload.url else _NO_PAGE  # validated: it parses
+    hostname = page.hostname
     check_host = hostname or origin_host(meta.origin)
     if not site.settings.allows_host(check_host):
         raise AppError(
@@ -222,18 +252,12 @@ def build_event(
         )
 
     utm = extract_utm(payload.utm_params, payload.url)
-    ref_param = None
-    if payload.url and "utm_source" not in utm:
-        # Plausible-style ?ref=producthunt / ?source=... links name a source too.
-        for key, value in parse_qsl(urlsplit(payload.url).query):
-            if key in ("ref", "source") and value.strip():
-                ref_param = value.strip()[:255]
-                break
-    source = classify(
+    # Plausible-style ?ref=producthunt / ?source=... links name a source too.
+    source = _source(
         payload.referrer,
-        page_url=payload.url,
-        site_hostnames=site.settings.hostnames,
-        utm_source=utm.get("utm_source") or ref_param,
+        payload.url,
+        site.settings.hostnames,
+        utm.get("utm_source") or page.ref_param,
     )
     timestamp = payload.timestamp or now
     event_id = payload.raw.get("eventId")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 UTM_KEYS: tuple[str, ...] = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -18,12 +19,16 @@ def _clean(value: object) -> str | None:
 
 def utm_from_url(url: str | None) -> dict[str, str]:
     """UTM parameters in the query string of ``url`` (first value of each wins)."""
-    if not url:
-        return {}
+    return dict(_url_utm(url)) if url else {}
+
+
+@lru_cache(maxsize=4096)
+def _url_utm(url: str) -> tuple[tuple[str, str], ...]:
+    """Cached (page URLs repeat): immutable, so that no caller can change a cached value."""
     try:
         query = urlsplit(url).query
     except ValueError:
-        return {}
+        return ()
     found: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=False):
         name = key.strip().lower()
@@ -31,7 +36,7 @@ def utm_from_url(url: str | None) -> dict[str, str]:
             cleaned = _clean(value)
             if cleaned is not None:
                 found[name] = cleaned
-    return found
+    return tuple(found.items())
 
 
 def extract_utm(attribution: Mapping[str, object] | None, url: str | None) -> dict[str, str]:
@@ -48,6 +53,6 @@ def extract_utm(attribution: Mapping[str, object] | None, url: str | None) -> di
                 cleaned = _clean(value)
                 if cleaned is not None:
                     result[name] = cleaned
-    for key, value in utm_from_url(url).items():
+    for key, value in _url_utm(url) if url else ():
         result.setdefault(key, value)
     return {key: result[key] for key in UTM_KEYS if key in result}
