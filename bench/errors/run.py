@@ -435,7 +435,8 @@ def main() -> None:
             url = asyncio.run(fresh_pg_database("gati_bench_errors"))
         result: dict[str, Any] = {}
         sent = 0
-        print(f"\n[{dialect}]" + ("" if args.writer == "real" else " CEILING RUN: --writer none"))
+        ceiling = "" if args.writer == "real" else f" CEILING RUN: --writer {args.writer}"
+        print(f"\n[{dialect}]{ceiling}")
         for connections in [int(c) for c in args.connections.split(",")]:
             t = throughput(
                 url,

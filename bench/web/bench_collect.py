@@ -24,13 +24,13 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -83,14 +83,10 @@ async def _events_only_writer(conn: AsyncConnection, rows: list[EventRow]) -> li
         row.values["session_id"] = "s_" + row.values["id"]
         events.append(row.values)
     if conn.dialect.name == "sqlite":
-
-        def write(db: sqlite3.Connection) -> None:
-            repository.sqlite_write_batch(db, events=events, visits=[], rollups=[])
-
+        write = partial(repository.sqlite_write_batch, events=events, visits=[], rollups=[])
         await bulk.sqlite_run(conn, write)
     else:
-        sql, args = repository._pg_write(events, [], [], 0)
-        await conn.info[bulk.AUTOCOMMIT_DRIVER].execute(sql, *args)
+        await repository.write_batch(conn, events=events, visits=[], rollups=[])
     return [row.values["id"] for row in rows]
 
 
