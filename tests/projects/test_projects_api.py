@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from gati.events.models import Event
 from gati.projects.models import ApiKey
+from gati.tracing.models import TraceEvent
 from tests.auth.helpers import bearer, error_code, register
 
 P = "/api/v1/projects"
@@ -219,3 +220,35 @@ async def test_dsn_uses_public_url_when_set(
         )
         fetched = (await client.get(f"{P}/{created['id']}", headers=owner["headers"])).json()
         assert fetched["dsn"] == created["dsn"]
+
+
+async def test_deleting_a_project_deletes_its_trace_events(prod: Any, db: Any) -> None:
+    """trace_events has no foreign key to projects (core_0002): the delete removes its rows, and
+    leaves another project's alone."""
+    owner = await register(prod)
+    doomed, kept = (
+        await _create(prod, owner, name="Doomed"),
+        await _create(prod, owner, name="Kept"),
+    )
+    for project in (doomed, kept):
+        batch = {
+            "events": [
+                {"event_type": "agent_start", "run_id": f"r-{project['id']}", "agent_name": "a"},
+                {"event_type": "llm_call", "run_id": f"r-{project['id']}", "agent_name": "a"},
+            ]
+        }
+        stored = await prod.post("/api/events", json=batch, headers=bearer(project["secret_key"]))
+        assert stored.status_code == 200 and stored.json()["count"] == 2, stored.text
+
+    async def trace_events(project_id: int) -> int:
+        async with db.read_session() as session:
+            query = select(func.count()).select_from(TraceEvent)
+            return (
+                await session.execute(query.where(TraceEvent.project_id == project_id))
+            ).scalar_one()
+
+    assert await trace_events(doomed["id"]) == 2
+    deleted = await prod.delete(f"{P}/{doomed['id']}", headers=owner["headers"])
+    assert deleted.status_code == 204
+    assert await trace_events(doomed["id"]) == 0
+    assert await trace_events(kept["id"]) == 2

@@ -14,5 +14,11 @@ NAMING_CONVENTION = {
 }
 
 
+# ``Table.info`` key of tables whose ``project_id`` has no foreign key to ``projects`` (the
+# append-heavy event tables, where PostgreSQL's per-row foreign-key check costs about a quarter
+# of a bulk insert; docs/decisions.md): deleting a project deletes their rows explicitly.
+DELETE_WITH_PROJECT = "delete_with_project"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

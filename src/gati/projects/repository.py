@@ -9,6 +9,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gati.auth.models import User
+from gati.db import models_registry  # noqa: F401  (every table in Base.metadata)
+from gati.db.base import DELETE_WITH_PROJECT, Base
 from gati.projects.models import ApiKey, Project, ProjectMember
 
 
@@ -131,7 +133,11 @@ async def projects_owned_alone(session: AsyncSession, *, user_id: int) -> list[i
 
 
 async def delete_project(session: AsyncSession, *, project_id: int) -> None:
-    """Delete a project; every table of its data goes with it (ON DELETE CASCADE)."""
+    """Delete a project; every table of its data goes with it: by ON DELETE CASCADE, or here for
+    the event tables that carry no foreign key (:data:`DELETE_WITH_PROJECT`)."""
+    for table in Base.metadata.sorted_tables:
+        if table.info.get(DELETE_WITH_PROJECT):
+            await session.execute(delete(table).where(table.c.project_id == project_id))
     await session.execute(delete(Project).where(Project.id == project_id))
 
 
