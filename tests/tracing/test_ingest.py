@@ -256,3 +256,51 @@ async def test_data_is_stored_as_sent_with_the_client_cost_marked(
         "cost_source": "client",
     }
     assert (await client.get("/api/runs/raw")).json()["total_cost"] == pytest.approx(0.5)
+
+
+def _big_run(run_id: str, count: int) -> list[dict[str, object]]:
+    """``count`` events of one run, ~300 bytes each: a batch of thousands crosses asyncpg's
+    512 KB COPY buffer, so the database has rows of it before the last event is validated."""
+    return [
+        event("llm_call", run_id, at=i, cost=0.5, tokens_in=10, tokens_out=2, text="x" * 150)
+        for i in range(count)
+    ]
+
+
+async def test_a_late_bad_event_aborts_the_streamed_insert(client: httpx.AsyncClient) -> None:
+    """The fast path validates each event as the COPY takes it. An event it cannot accept (here
+    the 2,501st of 3,000, with a negative token count) aborts that COPY and its transaction; the
+    item-by-item path then stores the 2,999 valid events once and names the bad one."""
+    events = _big_run("r-late", 3000)
+    events[2500]["data"] = {"tokens_in": -1}
+    r = await client.post("/api/events", json={"events": events})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["count"], body["failed"], body["duplicates"]) == (2999, 1, 0)
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(2500, "data.tokens_in")]
+    run = (await client.get("/api/runs/r-late")).json()
+    assert run["event_count"] == 2999
+    assert run["total_cost"] == pytest.approx(0.5 * 2999)
+    assert run["tokens_in"] == 10 * 2999
+    timeline = (await client.get("/api/runs/r-late/timeline")).json()
+    assert len(timeline["events"]) == 2999
+
+
+async def test_a_large_batch_with_stored_events_counts_only_the_new(
+    client: httpx.AsyncClient,
+) -> None:
+    """A retried batch that grew: its first 100 events are stored already. The streamed COPY
+    fails on the first of them; every row of it, those streamed after the failure included,
+    reaches the insert that skips the stored ones, and the totals count the new events once."""
+    events = _big_run("r-grown", 3000)
+    first = await client.post("/api/events", json={"events": events[:100]})
+    assert first.status_code == 200 and first.json()["count"] == 100
+    r = await client.post("/api/events", json={"events": events})
+    assert r.status_code == 200, r.text
+    assert (r.json()["count"], r.json()["duplicates"]) == (3000, 100)
+    run = (await client.get("/api/runs/r-grown")).json()
+    assert run["event_count"] == 3000
+    assert run["tokens_in"] == 10 * 3000
+    assert run["total_cost"] == pytest.approx(0.5 * 3000)
+    agent = (await client.get("/api/agents/my_agent")).json()
+    assert agent["total_events"] == 3000 and agent["total_runs"] == 1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -195,6 +195,23 @@ def _sqlite_atomic(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
     return result
 
 
+def _keeping(
+    rows: Iterable[tuple[Any, ...]], kept: list[tuple[Any, ...]]
+) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
+        kept.append(row)
+        yield row
+
+
+def _json_rows_lazy(
+    rows: Iterable[tuple[Any, ...]], json_index: Sequence[int]
+) -> Iterable[tuple[Any, ...]]:
+    """:func:`_json_rows` of an iterator, as it is consumed."""
+    if not json_index:
+        return rows
+    return (_json_rows([row], json_index)[0] for row in rows)
+
+
 def _json_rows(
     rows: Sequence[tuple[Any, ...]], json_index: Sequence[int]
 ) -> Sequence[tuple[Any, ...]]:
@@ -302,7 +319,7 @@ async def insert_new(
     conn: AsyncConnection,
     table: Table,
     columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     *,
     key: Sequence[str],
     json_columns: Sequence[str] = (),
@@ -311,16 +328,20 @@ async def insert_new(
     or None when every row was inserted (their keys were all distinct and new).
 
     Values must already be in driver form: aware datetimes for PostgreSQL (``sqlite_timestamp``
-    text for SQLite), dicts for JSON columns (serialised here).
+    text for SQLite), dicts for JSON columns (serialised here). ``rows`` may be an iterator,
+    consumed once: PostgreSQL's COPY sends rows as it takes them, so producing the later rows
+    overlaps the database's work on the earlier ones. An exception it raises aborts the insert
+    (nothing of it stays) and propagates.
     """
-    if not rows:
-        return set()
     key_index = [columns.index(k) for k in key]
     json_index = [columns.index(c) for c in json_columns]
     dialect = conn.dialect.name
     if dialect == "postgresql":
         return await _insert_new_pg(conn, table, columns, rows, key, key_index, json_index)
     if dialect == "sqlite":
+        rows = rows if isinstance(rows, Sequence) else list(rows)
+        if not rows:
+            return set()
         return await _insert_new_sqlite(conn, table, columns, rows, key, key_index, json_index)
     raise AssertionError(dialect)
 
@@ -329,22 +350,34 @@ async def _insert_new_pg(
     conn: AsyncConnection,
     table: Table,
     columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     key: Sequence[str],
     key_index: list[int],
     json_index: list[int],
 ) -> set[tuple[Any, ...]] | None:
-    records = _json_rows(rows, json_index)
+    if isinstance(rows, Sequence):
+        if not rows:
+            return set()
+        records: Sequence[tuple[Any, ...]] = _json_rows(rows, json_index)
+        sent: Iterable[tuple[Any, ...]] = records
+    else:  # an iterator: keep the rows as the COPY takes them, for the staging path below
+        kept: list[tuple[Any, ...]] = []
+        records = kept
+        sent = _keeping(_json_rows_lazy(rows, json_index), kept)
     driver = await raw_driver(conn)
     # Fast path: COPY straight into the table inside a savepoint. New events (the common case)
     # cost exactly a COPY. Any duplicate (a retried batch, a repeated id) makes the COPY fail
     # with a unique violation; the savepoint is rolled back and the staging path below runs.
     try:
         async with conn.begin_nested():
-            await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
+            await driver.copy_records_to_table(table.name, records=sent, columns=list(columns))
         return None  # no unique violation: every row is new
     except asyncpg.UniqueViolationError:
-        pass
+        if not isinstance(sent, Sequence):
+            # asyncpg sends every row before it reads the server's error, so nothing is left;
+            # were it to stop early, the rows it had not taken are kept here for the stage.
+            for _ in sent:
+                pass
     stage = f"stage_{table.name}"
     # Through SQLAlchemy: the statement runs in the transaction the raw COPY below then joins.
     await conn.exec_driver_sql(

@@ -17,7 +17,7 @@ from gati.tracing.pricing_schemas import PriceCreate, PriceRead, QuoteRead, Unkn
 from gati.tracing.schemas import UtcDatetime
 from gati.tracing.service import register_enricher
 
-register_enricher(service.price_events)
+register_enricher(service.pricer)
 
 router = APIRouter(prefix="/pricing", tags=["pricing"])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -42,30 +42,27 @@ def book_from_rows(rows: Sequence[Any]) -> PriceBook:
     )
 
 
-def _needs_price(event: TraceEventIn) -> bool:
-    return event.cost is None and event.model is not None
-
-
-async def price_events(conn: AsyncConnection, project_id: int, events: list[TraceEventIn]) -> None:
+async def pricer(conn: AsyncConnection, project_id: int) -> Callable[[TraceEventIn], None]:
     """The ingest hook (``tracing.service.register_enricher``): runs on every batch of
-    ``POST /api/events`` and ``POST /v1/traces`` before insert, in the same transaction.
+    ``POST /api/events`` and ``POST /v1/traces`` before insert, in the same transaction, and
+    returns the function that prices each event as it is stored.
 
     A client cost is kept and marked ``cost_source = "client"``; otherwise an event with a
     model and token counts gets ``cost`` and ``cost_source`` from the project's custom prices,
-    the price table, or ``unknown_model`` (cost 0).
+    the price table, or ``unknown_model`` (cost 0). The project's custom prices are read here,
+    once per batch: events are priced while a COPY sends the ones before them, where no query
+    can run.
     """
-    pending: list[TraceEventIn] = []
-    for event in events:
+    book = book_from_rows(await repository.price_rows_for_project(conn, project_id=project_id))
+
+    def price(event: TraceEventIn) -> None:
         if event.cost is not None:
             if event.cost_unmarked:
                 set_data_key(event, "cost_source", "client")
                 event.cost_unmarked = False
-        elif event.model is not None:
-            pending.append(event)
-    if not pending:
-        return
-    book = book_from_rows(await repository.price_rows_for_project(conn, project_id=project_id))
-    for event in pending:
+            return
+        if event.model is None:
+            return
         try:
             data = event_data(event)
         except orjson.JSONDecodeError as exc:
@@ -77,6 +74,8 @@ async def price_events(conn: AsyncConnection, project_id: int, events: list[Trac
         result = apply_cost(data, at=event.timestamp, book=book)
         if result is not None:
             event.cost = result.cost
+
+    return price
 
 
 def _price_read(price: CustomModelPrice) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,48 +107,53 @@ class BucketDelta:
 
 
 async def insert_events(
-    conn: AsyncConnection, *, project_id: int, events: Sequence[TraceEventIn]
-) -> list[TraceEventIn]:
-    """Store the events not stored yet; return those (duplicates by event_id are dropped)."""
+    conn: AsyncConnection, *, project_id: int, events: Iterable[TraceEventIn]
+) -> tuple[list[TraceEventIn], int]:
+    """Store the events not stored yet; return those (duplicates by event_id are dropped) and
+    how many there were in all. ``events`` is consumed once, as the rows are sent: on
+    PostgreSQL a COPY sends the first rows while later events are still being produced."""
     now = utcnow()
     sqlite = conn.dialect.name == "sqlite"
     ts = sqlite_timestamp if sqlite else (lambda v: v)
     created = ts(now)
-    rows = [
-        (
-            project_id,
-            e.event_id,
-            e.run_id,
-            e.agent_name,
-            e.event_type,
-            ts(e.timestamp),
-            e.parent_id,
-            e.latency_ms,
-            e.cost,
-            e.tokens_in,
-            e.tokens_out,
-            e.model,
-            event_data_text(e),
-            created,
-        )
-        for e in events
-    ]
+    seen: list[TraceEventIn] = []
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for e in events:
+            seen.append(e)
+            yield (
+                project_id,
+                e.event_id,
+                e.run_id,
+                e.agent_name,
+                e.event_type,
+                ts(e.timestamp),
+                e.parent_id,
+                e.latency_ms,
+                e.cost,
+                e.tokens_in,
+                e.tokens_out,
+                e.model,
+                event_data_text(e),
+                created,
+            )
+
     inserted = await insert_new(
         conn,
         TraceEvent.__table__,  # type: ignore[arg-type]
         EVENT_COLUMNS,
-        rows,
+        rows(),
         key=("project_id", "event_id"),
     )
-    if inserted is None or len(inserted) == len(events):
-        return list(events)
+    if inserted is None or len(inserted) == len(seen):
+        return seen, len(seen)
     fresh: list[TraceEventIn] = []
     taken: set[str] = set()
-    for e in events:
+    for e in seen:
         if (project_id, e.event_id) in inserted and e.event_id not in taken:
             taken.add(e.event_id)
             fresh.append(e)
-    return fresh
+    return fresh, len(seen)
 
 
 async def upsert_runs(conn: AsyncConnection, deltas: Sequence[RunDelta]) -> set[str]:

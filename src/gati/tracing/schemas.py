@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -408,8 +409,19 @@ _DECODE_BATCH = msgspec.json.Decoder(_FastBatch)
 _DECODE_LIST = msgspec.json.Decoder(list[_FastEvent])
 
 
-def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
-    """Every event of a well-formed batch, or None to take the item-by-item path."""
+class NotWellFormed(Exception):
+    """An event of a batch the fast path started on is not well-formed: the caller gives up the
+    fast path (and what it wrote) and takes the item-by-item one."""
+
+
+_FAST_ERRORS = (msgspec.DecodeError, ValueError, OverflowError, OSError, RecursionError)
+# msgspec.ValidationError is a DecodeError; OverflowError, OSError: epoch timestamps;
+# RecursionError: msgspec reading JSON nested ~1,000 levels deep.
+
+
+def fast_items(body: bytes) -> list[_FastEvent] | None:
+    """The events of a batch, decoded and type-checked in one msgspec call; None when the batch
+    must take the item-by-item path (a wrong type anywhere, no events, maybe a NUL character)."""
     if b"\\u0000" in body or b"\x00" in body:
         return None  # maybe a NUL character: the slow path finds which events have one
     try:
@@ -417,12 +429,18 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
             items = _DECODE_LIST.decode(body)
         else:
             items = _DECODE_BATCH.decode(body).events
-        if not items:
-            return None
-        out: list[TraceEventIn] = []
-        append = out.append
-        decode_fields = _DECODE_FIELDS.decode
-        for e in items:
+    except _FAST_ERRORS:
+        return None
+    return items or None
+
+
+def fast_events(items: Sequence[_FastEvent], now: datetime) -> Iterator[TraceEventIn]:
+    """The events of :func:`fast_items`, validated one at a time as they are consumed (so that a
+    COPY can send the first while the rest are checked); :class:`NotWellFormed` at the first
+    that needs the item-by-item path."""
+    decode_fields = _DECODE_FIELDS.decode
+    for e in items:
+        try:
             ts = e.timestamp
             if ts is None:
                 timestamp = now
@@ -438,7 +456,7 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
                     else ts.astimezone(UTC)
                 )
                 if not _MIN_YEAR <= timestamp.year < _MAX_YEAR:  # in_time_range, inline
-                    return None
+                    raise NotWellFormed
             raw = e.data
             if raw == _NULL_DATA:
                 raw = _EMPTY_DATA
@@ -448,25 +466,32 @@ def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
                 and text.count("{") + text.count("[") > MAX_DATA_DEPTH
                 and _data_text_too_deep(text)
             ):
-                return None
-            append(
-                _event(
-                    e.event_id or uuid_str(),
-                    e.run_id,
-                    e.agent_name,
-                    e.event_type,
-                    timestamp,
-                    decode_fields(raw),  # fails (slow path) unless data is an object in bounds
-                    e.environment,
-                    None,
-                    text,
-                )
+                raise NotWellFormed
+            event = _event(
+                e.event_id or uuid_str(),
+                e.run_id,
+                e.agent_name,
+                e.event_type,
+                timestamp,
+                decode_fields(raw),  # fails (slow path) unless data is an object in bounds
+                e.environment,
+                None,
+                text,
             )
-    except (msgspec.DecodeError, ValueError, OverflowError, OSError, RecursionError):
-        # msgspec.ValidationError is a DecodeError; OverflowError, OSError: epoch timestamps;
-        # RecursionError: msgspec reading JSON nested ~1,000 levels deep.
+        except _FAST_ERRORS as exc:
+            raise NotWellFormed from exc
+        yield event
+
+
+def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
+    """Every event of a well-formed batch, or None to take the item-by-item path."""
+    items = fast_items(body)
+    if items is None:
         return None
-    return out
+    try:
+        return list(fast_events(items, now))
+    except NotWellFormed:
+        return None
 
 
 # A datetime query parameter or body field, converted to UTC (naive = UTC); one that is not a

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,18 +18,22 @@ from gati.tracing import repository
 from gati.tracing.repository import AgentDelta, BucketDelta, RunDelta, capped_int, capped_real
 from gati.tracing.schemas import (
     ItemError,
+    NotWellFormed,
     TraceEventIn,
     Validated,
-    fast_validate,
+    fast_events,
+    fast_items,
     validate_event,
 )
 
-Enricher = Callable[[AsyncConnection, int, list[TraceEventIn]], Awaitable[None]]
+Enricher = Callable[[AsyncConnection, int], Awaitable[Callable[[TraceEventIn], None]]]
 _ENRICHERS: list[Enricher] = []
 
 
 def register_enricher(enricher: Enricher) -> None:
-    """Hook run on every batch (inside its transaction, before insert): e.g. cost from a price table."""
+    """Hook run on every batch, inside its transaction, before insert (e.g. cost from a price
+    table): ``await enricher(conn, project_id)`` returns the function applied to each event just
+    before it is stored."""
     if enricher not in _ENRICHERS:
         _ENRICHERS.append(enricher)
 
@@ -100,65 +104,36 @@ PERIODS = ("hourly", "daily", "monthly")
 
 
 async def write_events(
-    conn: AsyncConnection, *, project_id: int, events: Sequence[TraceEventIn]
+    conn: AsyncConnection, *, project_id: int, events: Iterable[TraceEventIn]
 ) -> WriteResult:
     """Store a batch and update runs, agents and per-agent rollups once per batch.
 
     Only newly stored events count towards totals, so a retried batch changes nothing and late
     events add to the right runs and buckets. Shared by ``POST /api/events`` and OTLP ingestion.
+    ``events`` may be an iterator (the fast path validates each event as the COPY takes it); an
+    exception it raises leaves nothing of the batch stored and propagates.
     """
-    if not events:
+    if isinstance(events, Sequence) and not events:
         return WriteResult(0, 0)
-    for enricher in _ENRICHERS:
-        await enricher(conn, project_id, list(events))
-    fresh = await repository.insert_events(conn, project_id=project_id, events=events)
-    if not fresh:
-        return WriteResult(0, len(events))
-    # One pass over the new events: per-run and per-(agent, hour) deltas; agents and the daily
-    # and monthly buckets are sums of the hours, added up after the loop.
+    enrich = [await enricher(conn, project_id) for enricher in _ENRICHERS]
+    if enrich:
+        events = _enriched(events, enrich)
+    # One pass over the events as the insert takes them (so it overlaps the COPY): per-run and
+    # per-(agent, hour) deltas; agents and the daily and monthly buckets are sums of the hours,
+    # added up after the insert. Only new events count: if the insert dropped duplicates, the
+    # pass is made again over the new ones.
     runs: dict[str, RunDelta] = {}
     hours: dict[tuple[str, int, int, int, int], BucketDelta] = {}
-    for e in fresh:
-        ts = e.timestamp
-        if ts.tzinfo is not UTC:
-            ts = ts.astimezone(UTC)
-        cost = e.cost or 0.0
-        tin = e.tokens_in or 0
-        tout = e.tokens_out or 0
-        latency = e.latency_ms or 0.0
-        end = ts + timedelta(0, 0, 0, latency) if latency else ts  # positional: milliseconds
-        run = runs.get(e.run_id)
-        if run is None:
-            run = runs[e.run_id] = RunDelta(project_id, e.run_id, e.agent_name, ts, end)
-        else:
-            if ts < run.started_at:
-                run.started_at = ts
-            if end > run.ended_at:
-                run.ended_at = end
-        if e.parent_id is None and not run.has_root:
-            run.has_root = 1
-            run.agent_name = e.agent_name
-        run.events += 1
-        run.errors += e.is_error
-        run.has_end |= e.is_end
-        run.cost += cost
-        run.tokens_in += tin
-        run.tokens_out += tout
-        if e.environment:
-            run.environment = e.environment
-        if e.run_metadata:
-            run.run_metadata = {**(run.run_metadata or {}), **e.run_metadata}
-        # Cheaper than ts.replace(minute=0, ...), which costs ~1.4 µs.
-        key = (e.agent_name, ts.year, ts.month, ts.day, ts.hour)
-        b = hours.get(key)
-        if b is None:
-            b = hours[key] = BucketDelta()
-        b.events += 1
-        b.errors += e.is_error
-        b.cost += cost
-        b.tokens_in += tin
-        b.tokens_out += tout
-        b.duration_ms += latency
+    fresh, total = await repository.insert_events(
+        conn, project_id=project_id, events=_tallied(events, project_id, runs, hours)
+    )
+    if not fresh:
+        return WriteResult(0, total)
+    if len(fresh) < total:
+        runs.clear()
+        hours.clear()
+        for _ in _tallied(fresh, project_id, runs, hours):
+            pass
     agents: dict[str, AgentDelta] = {}
     buckets: dict[tuple[str, str, datetime], BucketDelta] = {}
     for (agent_name, year, month, day, hour), h in hours.items():
@@ -202,7 +177,67 @@ async def write_events(
             count_run(new_agent, started_at, 1)
     await repository.upsert_agents(conn, project_id=project_id, deltas=agents)
     await repository.upsert_agent_metrics(conn, project_id=project_id, deltas=buckets)
-    return WriteResult(len(fresh), len(events) - len(fresh))
+    return WriteResult(len(fresh), total - len(fresh))
+
+
+def _tallied(
+    events: Iterable[TraceEventIn],
+    project_id: int,
+    runs: dict[str, RunDelta],
+    hours: dict[tuple[str, int, int, int, int], BucketDelta],
+) -> Iterator[TraceEventIn]:
+    """``events``, each added to its run's and its (agent, hour)'s deltas as it passes."""
+    for e in events:
+        ts = e.timestamp
+        if ts.tzinfo is not UTC:
+            ts = ts.astimezone(UTC)
+        cost = e.cost or 0.0
+        tin = e.tokens_in or 0
+        tout = e.tokens_out or 0
+        latency = e.latency_ms or 0.0
+        end = ts + timedelta(0, 0, 0, latency) if latency else ts  # positional: milliseconds
+        run = runs.get(e.run_id)
+        if run is None:
+            run = runs[e.run_id] = RunDelta(project_id, e.run_id, e.agent_name, ts, end)
+        else:
+            if ts < run.started_at:
+                run.started_at = ts
+            if end > run.ended_at:
+                run.ended_at = end
+        if e.parent_id is None and not run.has_root:
+            run.has_root = 1
+            run.agent_name = e.agent_name
+        run.events += 1
+        run.errors += e.is_error
+        run.has_end |= e.is_end
+        run.cost += cost
+        run.tokens_in += tin
+        run.tokens_out += tout
+        if e.environment:
+            run.environment = e.environment
+        if e.run_metadata:
+            run.run_metadata = {**(run.run_metadata or {}), **e.run_metadata}
+        # Cheaper than ts.replace(minute=0, ...), which costs ~1.4 µs.
+        key = (e.agent_name, ts.year, ts.month, ts.day, ts.hour)
+        b = hours.get(key)
+        if b is None:
+            b = hours[key] = BucketDelta()
+        b.events += 1
+        b.errors += e.is_error
+        b.cost += cost
+        b.tokens_in += tin
+        b.tokens_out += tout
+        b.duration_ms += latency
+        yield e
+
+
+def _enriched(
+    events: Iterable[TraceEventIn], enrich: Sequence[Callable[[TraceEventIn], None]]
+) -> Iterator[TraceEventIn]:
+    for event in events:
+        for apply in enrich:
+            apply(event)
+        yield event
 
 
 async def ingest_batch(
@@ -218,7 +253,12 @@ async def ingest_batch(
     check_batch_size(len(raw_events), max_batch_size)
     validated = validate_batch(raw_events, max_event_bytes=max_event_bytes, check_nul=check_nul)
     return await store_validated(
-        db, project_id=project_id, validated=validated, total=len(raw_events)
+        db,
+        project_id=project_id,
+        events=validated.events,
+        accepted=len(validated.events),
+        errors=validated.errors,
+        total=len(raw_events),
     )
 
 
@@ -226,14 +266,24 @@ async def ingest_well_formed(
     db: Database, *, project_id: int, body: bytes, max_batch_size: int
 ) -> dict[str, Any] | None:
     """The fast path of ``POST /api/events``: None unless every event of ``body`` is well-formed
-    (then the caller takes :func:`ingest_batch`, which reports each problem)."""
-    events = fast_validate(body, utcnow())
-    if events is None:
+    (then the caller takes :func:`ingest_batch`, which reports each problem). Each event is
+    validated as the COPY takes it, so PostgreSQL stores the first events while the later ones
+    are checked; one that is not well-formed aborts the batch's transaction (nothing stays)."""
+    items = fast_items(body)
+    if items is None:
         return None
-    check_batch_size(len(events), max_batch_size)
-    return await store_validated(
-        db, project_id=project_id, validated=Validated(events), total=len(events)
-    )
+    check_batch_size(len(items), max_batch_size)
+    try:
+        return await store_validated(
+            db,
+            project_id=project_id,
+            events=fast_events(items, utcnow()),
+            accepted=len(items),
+            errors=(),
+            total=len(items),
+        )
+    except NotWellFormed:
+        return None
 
 
 def check_batch_size(count: int, max_batch_size: int) -> None:
@@ -246,20 +296,26 @@ def check_batch_size(count: int, max_batch_size: int) -> None:
 
 
 async def store_validated(
-    db: Database, *, project_id: int, validated: Validated, total: int
+    db: Database,
+    *,
+    project_id: int,
+    events: Iterable[TraceEventIn],
+    accepted: int,
+    errors: Sequence[ItemError],
+    total: int,
 ) -> dict[str, Any]:
+    """Store the ``accepted`` valid events of a batch of ``total`` (``errors`` name the others)."""
     result = WriteResult(0, 0)
-    if validated.events:
+    if accepted:
         async with db.connection() as conn:
-            result = await write_events(conn, project_id=project_id, events=validated.events)
-    accepted = len(validated.events)
+            result = await write_events(conn, project_id=project_id, events=events)
     failed = total - accepted
     if accepted == 0 and failed:
         raise AppError(
             422,
             "no_valid_events",
             f"None of the {failed} events is valid; see errors",
-            extra={"count": 0, "failed": failed, "errors": [e.as_dict() for e in validated.errors]},
+            extra={"count": 0, "failed": failed, "errors": [e.as_dict() for e in errors]},
         )
     return {
         "status": "success" if failed == 0 else "partial",
@@ -269,7 +325,7 @@ async def store_validated(
         "count": accepted,
         "failed": failed,
         "duplicates": result.duplicates,
-        "errors": [e.as_dict() for e in validated.errors],
+        "errors": [e.as_dict() for e in errors],
     }
 
 
