@@ -232,6 +232,40 @@ async def stored(url: str) -> int:
     return count
 
 
+async def analyze(url: str) -> None:
+    """ANALYZE the whole database, as autovacuum (PostgreSQL) would within about a minute of
+    the load starting, or an operator would (SQLite has no autovacuum)."""
+    from gati.db.engine import Database
+    from gati.settings import Settings
+
+    db = Database(url, Settings(database_url=url))
+    async with db.engine.connect() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+        await conn.commit()
+    await db.dispose()
+    print("  ANALYZE after the warm-up", flush=True)
+
+
+async def statistics_state(url: str) -> str:
+    """When the planner last got statistics of web_sessions (PostgreSQL): the runs before that
+    were planned without them."""
+    if not url.startswith("postgresql"):
+        return "(SQLite: only what ANALYZE stores)"
+    from gati.db.engine import Database
+    from gati.settings import Settings
+
+    db = Database(url, Settings(database_url=url))
+    async with db.engine.connect() as conn:
+        row = (
+            await conn.exec_driver_sql(
+                "SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                "WHERE relname = 'web_sessions'"
+            )
+        ).one()
+    await db.dispose()
+    return f"last ANALYZE {row[0] or 'never'}, last autoanalyze {row[1] or 'never'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
@@ -249,6 +283,12 @@ def main() -> None:
         default="real",
         help="a ceiling run: /collect's group writer replaced by one that only inserts the "
         "events (events-only) or stores nothing (none); what the rest of /collect allows",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="ANALYZE the database after the warm-up: measure with planner statistics, as a "
+        "server is once autovacuum has run (a fresh database has none for about a minute)",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -302,6 +342,8 @@ def main() -> None:
         )
         wrk(base, "/bench/noop", 3, args.connections)  # warm-up
         sent = args.connections + wrk(base, "/collect", 3, args.connections)[1]
+        if args.analyze:
+            asyncio.run(analyze(url))
         best_noop = best_collect = 0.0
         acknowledged = 0
         ratios = []
@@ -320,6 +362,7 @@ def main() -> None:
             acknowledged += total - bad
             ratios.append(collect / noop)
         count = asyncio.run(stored(url))
+        print(f"planner statistics of web_sessions: {asyncio.run(statistics_state(url))}")
         # The machine is shared: besides the best of each, the ratio of each round's pair of
         # adjacent runs (less sensitive to a load change between the two bests).
         print(

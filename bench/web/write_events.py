@@ -1,12 +1,13 @@
 """CPU of the /collect group writer, ``gati.web.service.write_events``, in process.
 
-    uv run python -m bench.web.write_events [--database sqlite|postgresql] [--events 4000] [--group 17]
+    uv run python -m bench.web.write_events [--database sqlite|postgresql] [--events 4000] [--group 17] [--analyze]
 
 Builds ``--events`` events with ``build_event`` (the bench's /collect body, a new user agent each,
 so every event is a new visitor and visit), then writes them in groups of ``--group`` (17 is the
 mean group of ``bench.web.bench_collect`` at 64 connections) as the group committer does for an
-autocommit kind, and prints the CPU per event: the whole process (on SQLite that includes
-aiosqlite's thread) and the event loop's thread alone (what limits a server's requests/s).
+autocommit kind, and prints the CPU per event of the second half (the first fills the tables):
+the whole process (on SQLite that includes aiosqlite's thread), the event loop's thread alone
+(what limits a server's requests/s) and, on PostgreSQL, the backends that ran the writes.
 Also prints the CPU per event of validating the body and of ``build_event``.
 """
 
@@ -20,7 +21,9 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import psutil
 from starlette.datastructures import Headers
 
 from bench.common import fresh_pg_database, fresh_sqlite_database, machine
@@ -48,11 +51,24 @@ def _user_agent(n: int) -> str:
     )
 
 
+def backend_process(driver: Any) -> psutil.Process | None:
+    """The PostgreSQL backend serving ``driver`` (an asyncpg connection; None on SQLite)."""
+    get_pid = getattr(driver, "get_server_pid", None)
+    return psutil.Process(get_pid()) if get_pid else None
+
+
+def cpu_seconds(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def _per_event(seconds: float, count: int) -> str:
     return f"{1e6 * seconds / count:.1f} µs"
 
 
-async def run(database: str, count: int, group: int) -> None:
+async def run(database: str, count: int, group: int, analyze: bool = False) -> None:
     if database == "sqlite":
         url = await fresh_sqlite_database(Path(tempfile.mkdtemp()) / "bench.db")
     else:
@@ -90,24 +106,42 @@ async def run(database: str, count: int, group: int) -> None:
             for payload, meta in zip(payloads, metas, strict=True)
         ]
         build_cpu = time.process_time() - started
-        process_cpu = thread_cpu = 0.0
+        process_cpu = thread_cpu = database_cpu = 0.0
+        # The first half fills the tables (not measured), as a running server's are.
+        half = count // 2 // group * group
         for start in range(0, count, group):
+            if start == half and analyze:
+                async with db.engine.connect() as conn:
+                    await conn.exec_driver_sql("ANALYZE")
+                    await conn.commit()
             async with db.write_engine.connect() as conn:
                 driver = await raw_driver(conn)
+                backend = backend_process(driver)
                 before, before_thread = time.process_time(), time.thread_time()
+                before_backend = cpu_seconds(backend)
                 conn.info[AUTOCOMMIT_DRIVER] = driver
                 await service.write_events(conn, rows[start : start + group])
                 del conn.info[AUTOCOMMIT_DRIVER]
                 if conn.in_transaction():
                     await conn.commit()
-                process_cpu += time.process_time() - before
-                thread_cpu += time.thread_time() - before_thread
+                if start >= half:
+                    process_cpu += time.process_time() - before
+                    thread_cpu += time.thread_time() - before_thread
+                    database_cpu += cpu_seconds(backend) - before_backend
+        measured = count - half
         print(machine())
         print(
             f"{database}, {count} events, new visitor each: validate {_per_event(validate_cpu, count)}, "
-            f"build_event {_per_event(build_cpu, count)}; write_events in groups of {group}: "
-            f"process {_per_event(process_cpu, count)}, "
-            f"event loop's thread {_per_event(thread_cpu, count)} per event"
+            f"build_event {_per_event(build_cpu, count)}; write_events in groups of {group} "
+            f"(the last {measured}, after {half}{' and ANALYZE' if analyze else ''}): "
+            f"process {_per_event(process_cpu, measured)}, "
+            f"event loop's thread {_per_event(thread_cpu, measured)}"
+            + (
+                f", PostgreSQL backend {_per_event(database_cpu, measured)}"
+                if database == "postgresql"
+                else ""
+            )
+            + " per event"
         )
     finally:
         await db.dispose()
@@ -118,9 +152,15 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--events", type=int, default=4000)
     parser.add_argument("--group", type=int, default=17)
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="ANALYZE after the first half (planner statistics, as autovacuum or "
+        "gati.db.statistics give a running server's tables)",
+    )
     args = parser.parse_args()
     gc.set_threshold(GC_THRESHOLD0, *gc.get_threshold()[1:])  # as the server runs
-    asyncio.run(run(args.database, args.events, args.group))
+    asyncio.run(run(args.database, args.events, args.group, args.analyze))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from gati import health
 from gati.db import migrate
 from gati.db.engine import Database
+from gati.db.statistics import FirstStatistics
 from gati.exceptions import error_response, install_error_handlers
 from gati.ingest.groupcommit import GroupCommitter
 from gati.ingest.nul import NUL_REASON, NUL_SQLSTATES, RefuseNulInUrl
@@ -128,6 +129,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.run_jobs_in_process:
         runner = InProcessRunner(db)
         runner.start()
+    statistics = FirstStatistics(db) if db.dialect == "postgresql" else None
+    if statistics is not None:
+        statistics.start()
     if settings.is_local:
         log.info(
             "local mode: requests without credentials use the default project; "
@@ -136,6 +140,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if statistics is not None:
+            await statistics.stop()
         if runner is not None:
             await runner.stop()
         await committer.stop()

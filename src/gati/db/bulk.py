@@ -203,15 +203,6 @@ def _keeping(
         yield row
 
 
-def _json_rows_lazy(
-    rows: Iterable[tuple[Any, ...]], json_index: Sequence[int]
-) -> Iterable[tuple[Any, ...]]:
-    """:func:`_json_rows` of an iterator, as it is consumed."""
-    if not json_index:
-        return rows
-    return (_json_rows([row], json_index)[0] for row in rows)
-
-
 def _json_rows(
     rows: Sequence[tuple[Any, ...]], json_index: Sequence[int]
 ) -> Sequence[tuple[Any, ...]]:
@@ -355,6 +346,8 @@ async def _insert_new_pg(
     key_index: list[int],
     json_index: list[int],
 ) -> set[tuple[Any, ...]] | None:
+    if json_index and not isinstance(rows, Sequence):
+        rows = list(rows)  # JSON columns are serialised over the whole list
     if isinstance(rows, Sequence):
         if not rows:
             return set()
@@ -363,7 +356,7 @@ async def _insert_new_pg(
     else:  # an iterator: keep the rows as the COPY takes them, for the staging path below
         kept: list[tuple[Any, ...]] = []
         records = kept
-        sent = _keeping(_json_rows_lazy(rows, json_index), kept)
+        sent = _keeping(rows, kept)
     driver = await raw_driver(conn)
     # Fast path: COPY straight into the table inside a savepoint. New events (the common case)
     # cost exactly a COPY. Any duplicate (a retried batch, a repeated id) makes the COPY fail

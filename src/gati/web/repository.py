@@ -166,10 +166,10 @@ async def lock_and_load_visits(
 ) -> list[dict[str, Any]]:
     """PostgreSQL: take the batch's locks, then read, in one query, the visits of ``visitors``
     (``(project_id, visitor_id)``) seen since ``since`` and the visits named by ``sessions``
-    (``(project_id, id)``): one call of ``web_lock_and_load_visits`` (migration web_0002), the
-    transaction's first statement (through SQLAlchemy, which begins the transaction with it, or
-    straight on ``driver``, an asyncpg connection in a transaction of its own). SQLite has one
-    writer connection and no locks: :func:`sqlite_load_visits`."""
+    (``(project_id, id)``), each visit once: one call of ``web_lock_and_load_visits`` (migration
+    web_0003), the transaction's first statement (through SQLAlchemy, which begins the
+    transaction with it, or straight on ``driver``, an asyncpg connection in a transaction of
+    its own). SQLite has one writer connection and no locks: :func:`sqlite_load_visits`."""
     args = (
         sorted(set(lock_keys)),
         [p for p, _ in visitors],
@@ -179,9 +179,16 @@ async def lock_and_load_visits(
         [s for _, s in sessions],
     )
     if driver is not None:
-        return [dict(record) for record in await driver.fetch(_PG_LOCK_AND_LOAD, *args)]
-    result = await conn.exec_driver_sql(_PG_LOCK_AND_LOAD, args)
-    return [dict(row._mapping) for row in result]
+        rows: Iterable[Any] = await driver.fetch(_PG_LOCK_AND_LOAD, *args)
+    else:
+        rows = [row._mapping for row in await conn.exec_driver_sql(_PG_LOCK_AND_LOAD, args)]
+    # A visit both of a batch's visitors and named by its session id comes twice (web_0003).
+    visits: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["project_id"], row["id"])
+        if key not in visits:
+            visits[key] = dict(row)
+    return list(visits.values())
 
 
 # --- SQLite: the writer's statements on aiosqlite's thread, in one hop (bulk.sqlite_run) -------
