@@ -15,12 +15,12 @@ keeps the statistics current as usual; the check is one query on ``pg_stat_user_
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import text
 
 from gati.db.engine import Database
+from gati.jobs.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -46,29 +46,16 @@ async def analyze_new_tables(db: Database, *, min_rows: int = MIN_ROWS) -> list[
     return done
 
 
-class FirstStatistics:
+class FirstStatistics(PeriodicTask):
     """The periodic check in a server process (PostgreSQL only)."""
 
+    name = "first-statistics"
+
     def __init__(self, db: Database, *, every: float = 5.0) -> None:
+        super().__init__(every=every, delay=every)
         self.db = db
-        self.every = every
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="first-statistics")
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            try:
-                analyzed = await analyze_new_tables(self.db)
-            except Exception:  # the database may be away; the next check tries again
-                log.warning("first statistics: check failed", exc_info=True)
-                continue
-            if analyzed:
-                log.info("first statistics: analyzed %s", ", ".join(analyzed))
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def tick(self) -> None:
+        analyzed = await analyze_new_tables(self.db)
+        if analyzed:
+            log.info("first statistics: analyzed %s", ", ".join(analyzed))

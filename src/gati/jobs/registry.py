@@ -9,7 +9,6 @@ claim row, so two schedulers never run the same window of the same job at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from gati.db.engine import Database
 from gati.db.types import utcnow
 from gati.jobs.models import JobRun
+from gati.jobs.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -132,26 +132,14 @@ async def run_due(db: Database, *, now: datetime | None = None) -> int:
     return ran
 
 
-class InProcessRunner:
+class InProcessRunner(PeriodicTask):
     """Ticks inside the server process (the default; off when `gati worker` runs the jobs)."""
 
+    name = "jobs-runner"
+
     def __init__(self, db: Database, *, tick: float = 30.0) -> None:
+        super().__init__(every=tick)
         self.db = db
-        self.tick = tick
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="jobs-runner")
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await run_due(self.db)
-            except Exception:
-                log.exception("job runner tick failed")
-            await asyncio.sleep(self.tick)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def tick(self) -> None:
+        await run_due(self.db)
