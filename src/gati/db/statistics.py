@@ -26,10 +26,14 @@ log = logging.getLogger(__name__)
 
 MIN_ROWS = 1_000
 
+# Gati's own tables: those of the current schema that this role may analyze (owns).
 _NEVER_ANALYZED = text(
-    "SELECT schemaname, relname FROM pg_stat_user_tables "
-    "WHERE last_analyze IS NULL AND last_autoanalyze IS NULL "
-    "AND n_live_tup + n_dead_tup >= :min_rows ORDER BY relname"
+    "SELECT s.schemaname, s.relname FROM pg_stat_user_tables AS s "
+    "JOIN pg_class AS c ON c.oid = s.relid "
+    "WHERE s.last_analyze IS NULL AND s.last_autoanalyze IS NULL "
+    "AND s.n_live_tup + s.n_dead_tup >= :min_rows "
+    "AND s.schemaname = current_schema() AND pg_has_role(c.relowner, 'MEMBER') "
+    "ORDER BY s.relname"
 )
 
 

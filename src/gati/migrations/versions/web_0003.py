@@ -12,8 +12,10 @@ search (``CROSS JOIN LATERAL``), and the plan is cached with the connection. Wit
 statistics (a table autovacuum has not analyzed yet; see ``gati.db.statistics``) PostgreSQL
 took the primary key for the visitor search and filtered the project's visits; inside the
 function sequential scans and sorts are off and the visitor search asks for the order of
-``ix_web_sessions_visitor``, which only that index gives without a sort, so the plan does not
-depend on statistics. JIT is off inside it too: a disabled plan node counts 10^10 in the plan's
+``ix_web_sessions_visitor``, which only that index gives without a sort, so the visitor search's
+plan does not depend on statistics. (The search by client session id, for clients that send
+``sessionId``, still needs them to pick the primary key: ``gati.db.statistics`` provides them
+once the table holds 1,000 visits.) JIT is off inside it too: a disabled plan node counts 10^10 in the plan's
 cost, which made PostgreSQL compile the lock query (it must sort) with LLVM on every call,
 ~200 ms each. The two lookups are concatenated (``UNION ALL``): the caller keeps one row
 per visit.
