@@ -42,7 +42,9 @@ def book_from_rows(rows: Sequence[Any]) -> PriceBook:
     )
 
 
-async def pricer(conn: AsyncConnection, project_id: int) -> Callable[[TraceEventIn], None]:
+async def pricer(
+    conn: AsyncConnection, project_id: int, events: Sequence[TraceEventIn] | None = None
+) -> Callable[[TraceEventIn], None]:
     """The ingest hook (``tracing.service.register_enricher``): runs on every batch of
     ``POST /api/events`` and ``POST /v1/traces`` before insert, in the same transaction, and
     returns the function that prices each event as it is stored.
@@ -51,9 +53,12 @@ async def pricer(conn: AsyncConnection, project_id: int) -> Callable[[TraceEvent
     model and token counts gets ``cost`` and ``cost_source`` from the project's custom prices,
     the price table, or ``unknown_model`` (cost 0). The project's custom prices are read here,
     once per batch: events are priced while a COPY sends the ones before them, where no query
-    can run.
+    can run. When the batch's ``events`` are known in advance (a list) and none needs a computed
+    cost, they are not read.
     """
-    book = book_from_rows(await repository.price_rows_for_project(conn, project_id=project_id))
+    book = PriceBook()
+    if events is None or any(e.cost is None and e.model is not None for e in events):
+        book = book_from_rows(await repository.price_rows_for_project(conn, project_id=project_id))
 
     def price(event: TraceEventIn) -> None:
         if event.cost is not None:

@@ -26,14 +26,17 @@ from gati.tracing.schemas import (
     validate_event,
 )
 
-Enricher = Callable[[AsyncConnection, int], Awaitable[Callable[[TraceEventIn], None]]]
+Enricher = Callable[
+    [AsyncConnection, int, Sequence[TraceEventIn] | None], Awaitable[Callable[[TraceEventIn], None]]
+]
 _ENRICHERS: list[Enricher] = []
 
 
 def register_enricher(enricher: Enricher) -> None:
     """Hook run on every batch, inside its transaction, before insert (e.g. cost from a price
-    table): ``await enricher(conn, project_id)`` returns the function applied to each event just
-    before it is stored."""
+    table): ``await enricher(conn, project_id, events)`` returns the function applied to each
+    event just before it is stored; ``events`` is the batch when it is a list (None when the
+    events are produced as they are stored)."""
     if enricher not in _ENRICHERS:
         _ENRICHERS.append(enricher)
 
@@ -115,7 +118,8 @@ async def write_events(
     """
     if isinstance(events, Sequence) and not events:
         return WriteResult(0, 0)
-    enrich = [await enricher(conn, project_id) for enricher in _ENRICHERS]
+    known = events if isinstance(events, Sequence) else None
+    enrich = [await enricher(conn, project_id, known) for enricher in _ENRICHERS]
     if enrich:
         events = _enriched(events, enrich)
     # One pass over the events as the insert takes them (so it overlaps the COPY): per-run and
