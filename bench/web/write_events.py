@@ -23,10 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 from starlette.datastructures import Headers
 
-from bench.common import fresh_pg_database, fresh_sqlite_database, machine
+from bench.common import fresh_pg_database, fresh_sqlite_database, machine, process_cpu_seconds
 from gati.db.bulk import AUTOCOMMIT_DRIVER, raw_driver
 from gati.db.engine import Database
 from gati.process_tuning import GC_THRESHOLD0
@@ -51,17 +50,10 @@ def _user_agent(n: int) -> str:
     )
 
 
-def backend_process(driver: Any) -> psutil.Process | None:
-    """The PostgreSQL backend serving ``driver`` (an asyncpg connection; None on SQLite)."""
+def backend_pids(driver: Any) -> list[int]:
+    """The PostgreSQL backend serving ``driver`` (an asyncpg connection; none on SQLite)."""
     get_pid = getattr(driver, "get_server_pid", None)
-    return psutil.Process(get_pid()) if get_pid else None
-
-
-def cpu_seconds(process: psutil.Process | None) -> float:
-    if process is None:
-        return 0.0
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    return [get_pid()] if get_pid else []
 
 
 def _per_event(seconds: float, count: int) -> str:
@@ -116,9 +108,9 @@ async def run(database: str, count: int, group: int, analyze: bool = False) -> N
                     await conn.commit()
             async with db.write_engine.connect() as conn:
                 driver = await raw_driver(conn)
-                backend = backend_process(driver)
+                backend = backend_pids(driver)
                 before, before_thread = time.process_time(), time.thread_time()
-                before_backend = cpu_seconds(backend)
+                before_backend = process_cpu_seconds(backend)
                 conn.info[AUTOCOMMIT_DRIVER] = driver
                 await service.write_events(conn, rows[start : start + group])
                 del conn.info[AUTOCOMMIT_DRIVER]
@@ -127,7 +119,7 @@ async def run(database: str, count: int, group: int, analyze: bool = False) -> N
                 if start >= half:
                     process_cpu += time.process_time() - before
                     thread_cpu += time.thread_time() - before_thread
-                    database_cpu += cpu_seconds(backend) - before_backend
+                    database_cpu += process_cpu_seconds(backend) - before_backend
         measured = count - half
         print(machine())
         print(

@@ -42,8 +42,8 @@ async def analyze_new_tables(db: Database, *, min_rows: int = MIN_ROWS) -> list[
     done: list[str] = []
     async with db.engine.connect() as conn:
         tables = (await conn.execute(_NEVER_ANALYZED, {"min_rows": min_rows})).all()
+        quoted = conn.dialect.identifier_preparer.quote
         for schema, name in tables:
-            quoted = conn.dialect.identifier_preparer.quote
             await conn.exec_driver_sql(f"ANALYZE {quoted(schema)}.{quoted(name)}")
             done.append(name)
         await conn.commit()

@@ -483,17 +483,6 @@ def fast_events(items: Sequence[_FastEvent], now: datetime) -> Iterator[TraceEve
         yield event
 
 
-def fast_validate(body: bytes, now: datetime) -> list[TraceEventIn] | None:
-    """Every event of a well-formed batch, or None to take the item-by-item path."""
-    items = fast_items(body)
-    if items is None:
-        return None
-    try:
-        return list(fast_events(items, now))
-    except NotWellFormed:
-        return None
-
-
 # A datetime query parameter or body field, converted to UTC (naive = UTC); one that is not a
 # date in UTC (9999-12-31T23:59:59-12:00) is a 422 naming it, not an OverflowError in a query.
 UtcDatetime = Annotated[datetime, AfterValidator(checked_utc)]
